@@ -1,0 +1,259 @@
+"""The `annotator` command line. Each command's docstring is its --help.
+
+Every command creates or upgrades the schema of a new, empty database itself. Bad input prints
+one line naming the file, row and field, exits with status 1 and leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from annotator.config import get_settings
+from annotator.errors import AnnotatorError, RowErrors
+
+log = logging.getLogger("annotator")
+
+
+class Context:
+    def __init__(self, db: str | None):
+        self.settings = get_settings(database_url=db)
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from annotator.data.engine import ensure_schema, make_engine
+
+            self._engine = make_engine(self.settings.database_url)
+            ensure_schema(self._engine)
+        return self._engine
+
+    def session(self):
+        from annotator.data.engine import session_scope
+
+        return session_scope(self.engine)
+
+
+class Group(click.Group):
+    """Turns user errors into one line on stderr and exit status 1, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AnnotatorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            if isinstance(exc, RowErrors) and len(exc.problems) > 1:
+                for row, field, reason in exc.problems[1:20]:
+                    click.echo(f"  row {row}{f', field {field!r}' if field else ''}: {reason}", err=True)
+                if len(exc.problems) > 20:
+                    click.echo(f"  ... and {len(exc.problems) - 20} more", err=True)
+            sys.exit(1)
+        except OperationalError as exc:
+            url = ctx.obj.settings.database_url if isinstance(ctx.obj, Context) else "?"
+            safe = make_url(url).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "operational error"
+            click.echo(f"error: database {safe}: {reason}", err=True)
+            sys.exit(1)
+        except SQLAlchemyError as exc:
+            click.echo(f"error: database error ({type(exc).__name__}); nothing was changed", err=True)
+            sys.exit(1)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(cls=Group)
+@click.option("--db", envvar="ANNOTATOR_DATABASE_URL", default=None,
+              help="Database URL (default: SQLite file db/annotator.sqlite3; or postgresql://user@host/db).")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.version_option(package_name="annotator")
+@click.pass_context
+def cli(ctx, db, verbose):
+    """annotator: find out what staff use an LLM chat tool for."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(db)
+
+
+@cli.command()
+@pass_ctx
+def init(c: Context):
+    """Create the database schema, or upgrade it to the newest version."""
+    from annotator.data.engine import upgrade
+
+    from annotator.data.engine import make_engine
+
+    engine = make_engine(c.settings.database_url)
+    upgrade(engine)
+    click.echo(f"schema is current: {make_url(c.settings.database_url).render_as_string(hide_password=True)}")
+
+
+@cli.command("import-threads")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--map", "mapping", help="Column mapping FIELD=COLUMN,... (fields: thread_id, text, user_id, role, department, created_at).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx", "parquet"]), help="Override the format guessed from the file name.")
+@click.option("--truncate-at", type=int, default=None, help="Truncate texts longer than this many characters (default 32000).")
+@click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write every skipped row (row, field, reason) to this CSV.")
+@pass_ctx
+def import_threads_cmd(c: Context, file, mapping, fmt, truncate_at, strict, report_path):
+    """Import threads from a CSV, JSONL, XLSX or Parquet export (idempotent on thread_id)."""
+    from annotator.importing import parse_mapping
+    from annotator.services.threads import import_threads
+
+    report = import_threads(c.engine, file, mapping=parse_mapping(mapping), fmt=fmt,
+                            truncate_at=truncate_at or c.settings.truncate_at, strict=strict)
+    click.echo(report.summary())
+    if report.problems:
+        for p in report.problems[:20]:
+            click.echo(f"  skipped row {p.row}{f', field {p.field!r}' if p.field else ''}: {p.reason}", err=True)
+        if len(report.problems) > 20:
+            click.echo(f"  ... and {len(report.problems) - 20} more (use --report FILE for all)", err=True)
+    if report_path:
+        import pandas as pd
+
+        pd.DataFrame([(p.row, p.field, p.reason) for p in report.problems], columns=["row", "field", "reason"]) \
+            .to_csv(report_path, index=False)
+
+
+@cli.command("import-codebook")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_ctx
+def import_codebook_cmd(c: Context, file):
+    """Load a codebook (YAML or JSON) as a new version (nothing changes if it equals the newest)."""
+    from annotator.services.codebook import import_codebook
+
+    with c.session() as s:
+        version, created = import_codebook(s, file)
+        click.echo(f"codebook version {version.version} {'created' if created else 'unchanged (same as newest)'}")
+
+
+@cli.command("export-codebook")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--version", "version", type=int, help="Codebook version (default: newest).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (default: standard output).")
+@pass_ctx
+def export_codebook_cmd(c: Context, fmt, version, out):
+    """Write the codebook in the format import-codebook reads back."""
+    from annotator.services.codebook import export_codebook
+
+    with c.session() as s:
+        text = export_codebook(s, fmt=fmt, version=version)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--round", "round_name", required=True, help="Name of the new round.")
+@click.option("--size", type=int, required=True, help="Number of threads to sample.")
+@click.option("--reviewers", required=True, help="Comma-separated reviewer usernames (created if missing).")
+@click.option("--per-thread", type=int, default=3, show_default=True, help="Reviewers per thread (K).")
+@click.option("--seed", type=int, required=True, help="Random seed (stored with the round).")
+@click.option("--stratify", type=click.Choice(["department", "role", "role_group"]), help="Keep the corpus mix of this column.")
+@click.option("--frequent-users-only", is_flag=True, help="Only threads of users with at least --min-user-threads threads.")
+@click.option("--min-user-threads", type=int, default=6, show_default=True)
+@click.option("--exclude-sampled", is_flag=True, help="Skip threads already in any round.")
+@click.option("--codebook-version", type=int, help="Codebook version for the round (default: newest).")
+@click.option("--acceptance", type=click.Choice(["unanimous", "majority"]), default="unanimous", show_default=True,
+              help="Which agreement is accepted without adjudication.")
+@click.option("--reveal", is_flag=True, help="After a blind label, show the model's label and record a second one.")
+@pass_ctx
+def sample(c: Context, round_name, size, reviewers, per_thread, seed, stratify, frequent_users_only, min_user_threads,
+           exclude_sampled, codebook_version, acceptance, reveal):
+    """Draw a seeded random sample into a new labeling round, K reviewers per thread."""
+    from annotator.services.rounds import create_sampled_round
+
+    with c.session() as s:
+        res = create_sampled_round(
+            s, name=round_name, size=size, reviewers=reviewers.split(","), per_thread=per_thread, seed=seed,
+            stratify=stratify, frequent_users_only=frequent_users_only, min_user_threads=min_user_threads,
+            exclude_sampled=exclude_sampled, codebook_version=codebook_version, acceptance_rule=acceptance,
+            reveal_enabled=reveal)
+    loads = ", ".join(f"{r}={n}" for r, n in sorted(res.per_reviewer.items()))
+    click.echo(f"round '{round_name}': {res.n_threads} threads, {res.n_assignments} assignments ({loads})")
+
+
+@cli.command("import-labels")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--round", "round_name", required=True, help="Round name (created if it does not exist).")
+@pass_ctx
+def import_labels_cmd(c: Context, file, round_name):
+    """Import a long CSV thread_id,reviewer,category[,note,unsure,seconds_spent] into a round."""
+    from annotator.services.rounds import import_labels
+
+    with c.session() as s:
+        res = import_labels(s, file, round_name=round_name)
+    extra = f"; new reviewer accounts (no password): {', '.join(res.new_reviewers)}" if res.new_reviewers else ""
+    click.echo(f"round '{round_name}'{' (created)' if res.created_round else ''}: {res.inserted} labels added, "
+               f"{res.updated} changed, {res.unchanged} unchanged{extra}")
+
+
+@cli.group(cls=Group)
+def export():
+    """Export labels, consensus labels or model predictions."""
+
+
+@export.command("labels")
+@click.option("--round", "round_name", required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@pass_ctx
+def export_labels(c: Context, round_name, fmt, out):
+    """Write every label of a round (reviewer, category, note, unsure, time spent)."""
+    from annotator.services.rounds import labels_frame
+    from annotator.services.tables import write_frame
+
+    with c.session() as s:
+        df = labels_frame(s, round_name)
+    write_frame(df, fmt, out)
+    click.echo(f"wrote {len(df)} labels to {out}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
+@pass_ctx
+def status(c: Context, fmt):
+    """What the database holds: threads, truncated threads, rounds, labels, reviewers, codebook version."""
+    from annotator.services.status import status as get_status
+
+    with c.session() as s:
+        st = get_status(s)
+    if fmt == "json":
+        click.echo(json.dumps(st, indent=2))
+    else:
+        for k, v in st.items():
+            click.echo(f"{k:>18}: {v}")
+
+
+@cli.command("create-account")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["reviewer", "lead", "admin"]), default="reviewer", show_default=True)
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--adjudicator", is_flag=True, help="May act as the third reviewer whose decision is final.")
+@click.password_option("--password", help="Password (prompted when omitted).")
+@pass_ctx
+def create_account_cmd(c: Context, username, role, display_name, adjudicator, password):
+    """Create an account that can sign in to the app."""
+    from annotator.services.accounts import create_account
+
+    with c.session() as s:
+        create_account(s, username=username, role=role, password=password, display_name=display_name,
+                       is_adjudicator=adjudicator)
+    click.echo(f"account '{username}' ({role}) created")
+
+
+def main() -> None:
+    cli(prog_name="annotator")
+
+
+if __name__ == "__main__":
+    main()

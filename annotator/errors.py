@@ -1,0 +1,47 @@
+"""One error base for everything a user can do wrong; the CLI and pages print its message."""
+
+from __future__ import annotations
+
+
+class AnnotatorError(Exception):
+    """A user-facing error: its message is one clear line saying what is wrong and what to do."""
+
+
+class InvalidInput(AnnotatorError):
+    """Bad input that is not tied to one row (a missing column, an unknown format...)."""
+
+
+class InvalidRow(AnnotatorError):
+    """One bad row of an input file."""
+
+    def __init__(self, file: str, row: int | None, field: str | None, reason: str):
+        self.file, self.row, self.field, self.reason = file, row, field, reason
+        where = file
+        if row is not None:
+            where += f", row {row}"
+        if field:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {reason}")
+
+
+class RowErrors(AnnotatorError):
+    """Several bad rows; nothing was written. The message names the first and the count."""
+
+    def __init__(self, file: str, problems: list[tuple[int, str | None, str]]):
+        self.file, self.problems = file, problems
+        row, field, reason = problems[0]
+        first = InvalidRow(file, row, field, reason)
+        more = f" (and {len(problems) - 1} more bad rows)" if len(problems) > 1 else ""
+        super().__init__(f"{first}{more}; nothing was imported. Fix the file and import it again.")
+
+
+class NotFound(AnnotatorError):
+    """A named thing (round, account, run, codebook version) does not exist."""
+
+
+class NotAllowed(AnnotatorError):
+    """The signed-in account's role may not do this."""
+
+
+class Conflict(AnnotatorError):
+    """The action conflicts with stored state (closed round, existing name...)."""

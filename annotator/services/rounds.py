@@ -1,0 +1,305 @@
+"""Rounds: draw a seeded sample with K reviewers per thread, import labels from a spreadsheet,
+export labels, close and reopen, progress per reviewer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import func, insert, select, text
+from sqlmodel import Session
+
+from annotator.data.models import Account, Assignment, Label, Round, RoundStatus, Thread, utcnow
+from annotator.errors import Conflict, InvalidInput, NotFound, RowErrors
+from annotator.sampling import assign_reviewers, draw_sample
+from annotator.services import audit
+from annotator.services.accounts import ensure_reviewers
+from annotator.services.codebook import category_names, require_version
+from annotator.services.tables import read_small_csv
+
+STRATIFY_COLUMNS = ("department", "role", "role_group")
+ACCEPTANCE_RULES = ("unanimous", "majority")
+
+
+def get_round(session: Session, name: str) -> Round | None:
+    return session.execute(select(Round).where(Round.name == name)).scalars().first()
+
+
+def require_round(session: Session, name: str) -> Round:
+    found = get_round(session, name)
+    if found is None:
+        names = [r.name for r in list_rounds(session)]
+        hint = f" (rounds: {', '.join(names[:10])})" if names else " (no rounds yet: create one with 'annotator sample')"
+        raise NotFound(f"no round named '{name}'{hint}")
+    return found
+
+
+def list_rounds(session: Session, *, status: str | None = None) -> list[Round]:
+    stmt = select(Round).order_by(Round.created_at, Round.id)
+    if status:
+        stmt = stmt.where(Round.status == status)
+    return list(session.execute(stmt).scalars())
+
+
+@dataclass
+class SampleResult:
+    round: Round
+    n_threads: int
+    n_assignments: int
+    per_reviewer: dict[str, int]
+
+
+def create_sampled_round(
+    session: Session, *, name: str, size: int, reviewers: list[str], per_thread: int = 3, seed: int,
+    stratify: str | None = None, frequent_users_only: bool = False, min_user_threads: int = 6,
+    exclude_sampled: bool = False, codebook_version: int | None = None, acceptance_rule: str = "unanimous",
+    reveal_enabled: bool = False, actor: str = "cli",
+) -> SampleResult:
+    """Create a round: a seeded random sample of `size` threads, each assigned to `per_thread` reviewers.
+
+    Frequent users are those with at least `min_user_threads` threads (more than five, as in the study).
+    One transaction: the round, its assignments and the audit row, or nothing.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("--round: a round needs a name")
+    if get_round(session, name):
+        raise Conflict(f"round '{name}' already exists; choose another name")
+    reviewers = [r.strip() for r in reviewers if r.strip()]
+    if len(set(reviewers)) != len(reviewers):
+        raise InvalidInput("--reviewers: a reviewer is listed twice")
+    if size < 1:
+        raise InvalidInput("--size must be at least 1")
+    if not 1 <= per_thread <= len(reviewers):
+        raise InvalidInput(f"--per-thread must be between 1 and the number of reviewers ({len(reviewers)})")
+    if stratify and stratify not in STRATIFY_COLUMNS:
+        raise InvalidInput(f"--stratify: unknown column '{stratify}'; use one of {', '.join(STRATIFY_COLUMNS)}")
+    if acceptance_rule not in ACCEPTANCE_RULES:
+        raise InvalidInput(f"acceptance rule must be one of {', '.join(ACCEPTANCE_RULES)}")
+    version = require_version(session, codebook_version)
+    accounts = ensure_reviewers(session, reviewers, actor=actor)
+
+    cols = [Thread.id] + ([getattr(Thread, stratify)] if stratify else [])
+    stmt = select(*cols)
+    if frequent_users_only:
+        frequent = select(Thread.user_id).where(Thread.user_id.is_not(None)).group_by(Thread.user_id) \
+            .having(func.count() >= min_user_threads)
+        stmt = stmt.where(Thread.user_id.in_(frequent))
+    if exclude_sampled:
+        stmt = stmt.where(Thread.id.not_in(select(Assignment.thread_id).distinct()))
+    candidates = pd.DataFrame(session.execute(stmt).all(), columns=["id"] + ([stratify] if stratify else []))
+    if candidates.empty:
+        raise InvalidInput("no threads match the sampling criteria: import threads first or relax the filters")
+    picked = draw_sample(candidates, size, seed=seed, stratify=stratify)
+    pairs = assign_reviewers(picked, reviewers, per_thread, seed=seed)
+
+    spec = {"size": size, "drawn": len(picked), "candidates": len(candidates), "reviewers": reviewers,
+            "per_thread": per_thread, "stratify": stratify, "frequent_users_only": frequent_users_only,
+            "min_user_threads": min_user_threads, "exclude_sampled": exclude_sampled}
+    rnd = Round(name=name, codebook_version_id=version.id, seed=seed, per_thread=per_thread, sampling_spec=spec,
+                acceptance_rule=acceptance_rule, reveal_enabled=reveal_enabled, created_by=actor)
+    session.add(rnd)
+    session.flush()
+    positions: dict[str, int] = {}
+    rows = []
+    for tid, reviewer in pairs:
+        pos = positions.get(reviewer, 0)
+        positions[reviewer] = pos + 1
+        rows.append({"round_id": rnd.id, "thread_id": tid, "reviewer_id": accounts[reviewer].id, "position": pos})
+    if rows:
+        session.execute(insert(Assignment), rows)
+    audit.record(session, actor=actor, action="create_round", entity="round", entity_id=name, detail=spec | {"seed": seed})
+    session.commit()
+    return SampleResult(round=rnd, n_threads=len(picked), n_assignments=len(rows), per_reviewer=positions)
+
+
+def set_round_status(session: Session, *, name: str, status: str, actor: str) -> Round:
+    if status not in (RoundStatus.open.value, RoundStatus.closed.value):
+        raise InvalidInput("status must be open or closed")
+    rnd = require_round(session, name)
+    if rnd.status != status:
+        rnd.status = status
+        session.add(rnd)
+        audit.record(session, actor=actor, action=f"round_{status}", entity="round", entity_id=name)
+        session.commit()
+    return rnd
+
+
+def set_round_options(session: Session, *, name: str, actor: str, acceptance_rule: str | None = None,
+                      reveal_enabled: bool | None = None) -> Round:
+    rnd = require_round(session, name)
+    if acceptance_rule is not None:
+        if acceptance_rule not in ACCEPTANCE_RULES:
+            raise InvalidInput(f"acceptance rule must be one of {', '.join(ACCEPTANCE_RULES)}")
+        rnd.acceptance_rule = acceptance_rule
+    if reveal_enabled is not None:
+        rnd.reveal_enabled = reveal_enabled
+    session.add(rnd)
+    audit.record(session, actor=actor, action="round_options", entity="round", entity_id=name,
+                 detail={"acceptance_rule": acceptance_rule, "reveal_enabled": reveal_enabled})
+    session.commit()
+    return rnd
+
+
+def thread_ids_by_external(session: Session, external_ids: list[str]) -> dict[str, int]:
+    """Map external thread ids to row ids, in batches (unknown ids are absent)."""
+    found: dict[str, int] = {}
+    unique = list(dict.fromkeys(external_ids))
+    for i in range(0, len(unique), 5000):
+        batch = unique[i : i + 5000]
+        found.update(dict(session.execute(select(Thread.external_id, Thread.id).where(Thread.external_id.in_(batch))).all()))
+    return found
+
+
+@dataclass
+class LabelImport:
+    round: Round
+    created_round: bool
+    inserted: int
+    updated: int
+    unchanged: int
+    new_reviewers: list[str]
+
+
+def import_labels(session: Session, path: Path | str, *, round_name: str, actor: str = "cli") -> LabelImport:
+    """Import a long CSV `thread_id,reviewer,category[,note,unsure,seconds_spent]` into a round.
+
+    The round is created (newest codebook) if absent; its assignments follow from the labels.
+    Any unknown thread id or category, empty field or duplicate (thread, reviewer) stops the import
+    with every bad row listed; nothing is written. Re-importing the same file changes nothing.
+    """
+    path = Path(path)
+    df = read_small_csv(path, required=("thread_id", "reviewer", "category"))
+    rnd = get_round(session, round_name)
+    version = require_version(session) if rnd is None else None
+    version_id = rnd.codebook_version_id if rnd else version.id
+    if rnd is not None and rnd.status == RoundStatus.closed.value:
+        raise Conflict(f"round '{round_name}' is closed; reopen it before importing labels")
+    names = category_names(session, version_id)
+    lookup = {n.casefold(): n for n in names}
+    ids = thread_ids_by_external(session, df["thread_id"].tolist())
+    problems: list[tuple[int, str | None, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, rec in enumerate(df.itertuples(index=False), start=2):
+        tid, reviewer, cat = rec.thread_id, rec.reviewer, rec.category
+        if not tid:
+            problems.append((i, "thread_id", "empty thread_id"))
+        elif tid not in ids:
+            problems.append((i, "thread_id", f"unknown thread id '{tid[:60]}'; import the threads first"))
+        if not reviewer:
+            problems.append((i, "reviewer", "empty reviewer"))
+        elif any(c.isspace() for c in reviewer) or "," in reviewer:
+            problems.append((i, "reviewer", f"reviewer '{reviewer[:60]}' has spaces or commas"))
+        if not cat:
+            problems.append((i, "category", "empty category"))
+        elif cat.casefold() not in lookup:
+            problems.append((i, "category", f"unknown category '{cat[:60]}'; the codebook has: {', '.join(names)}"))
+        key = (tid, reviewer)
+        if tid and reviewer:
+            if key in seen:
+                problems.append((i, "thread_id", f"thread '{tid[:60]}' labeled twice by '{reviewer}' (first at row {seen[key]})"))
+            else:
+                seen[key] = i
+    unsure = df["unsure"].map(_truthy) if "unsure" in df.columns else pd.Series(False, index=df.index)
+    seconds = None
+    if "seconds_spent" in df.columns:
+        seconds = pd.to_numeric(df["seconds_spent"].replace("", None), errors="coerce")
+        for i in df.index[(df["seconds_spent"] != "") & seconds.isna()]:
+            problems.append((int(i) + 2, "seconds_spent", "not a number"))
+    if problems:
+        problems.sort()
+        raise RowErrors(path.name, problems)
+
+    created = rnd is None
+    if created:
+        rnd = Round(name=round_name, codebook_version_id=version_id, per_thread=0,
+                    sampling_spec={"imported_from": path.name}, created_by=actor)
+        session.add(rnd)
+        session.flush()
+    reviewers = sorted(set(df["reviewer"]))
+    existing_accounts = {a for a in session.execute(select(Account.username).where(Account.username.in_(reviewers))).scalars()}
+    accounts = ensure_reviewers(session, reviewers, actor=actor)
+    assigned = {(t, r) for t, r in session.execute(
+        select(Assignment.thread_id, Assignment.reviewer_id).where(Assignment.round_id == rnd.id)).all()}
+    labels = {(lab.thread_id, lab.reviewer_id): lab for lab in session.execute(
+        select(Label).where(Label.round_id == rnd.id)).scalars()}
+    next_pos = dict(session.execute(select(Assignment.reviewer_id, func.max(Assignment.position) + 1)
+                                    .where(Assignment.round_id == rnd.id).group_by(Assignment.reviewer_id)).all())
+    new_assign, new_labels = [], []
+    inserted = updated = unchanged = 0
+    now = utcnow()
+    for idx, rec in enumerate(df.itertuples(index=False)):
+        tid, rid = ids[rec.thread_id], accounts[rec.reviewer].id
+        cat = lookup[rec.category.casefold()]
+        note = getattr(rec, "note", "") or ""
+        uns = bool(unsure.iloc[idx])
+        sec = None if seconds is None or pd.isna(seconds.iloc[idx]) else float(seconds.iloc[idx])
+        if (tid, rid) not in assigned:
+            pos = next_pos.get(rid, 0)
+            next_pos[rid] = pos + 1
+            new_assign.append({"round_id": rnd.id, "thread_id": tid, "reviewer_id": rid, "position": pos})
+            assigned.add((tid, rid))
+        lab = labels.get((tid, rid))
+        if lab is None:
+            new_labels.append({"round_id": rnd.id, "thread_id": tid, "reviewer_id": rid, "category": cat,
+                               "codebook_version_id": version_id, "note": note, "unsure": uns, "seconds_spent": sec,
+                               "created_at": now, "updated_at": now})
+            inserted += 1
+        elif (lab.category, lab.note, lab.unsure) != (cat, note, uns):
+            audit.record(session, actor=actor, action="label_changed", entity="label", entity_id=lab.id,
+                         detail={"from": lab.category, "to": cat, "source": path.name})
+            lab.category, lab.note, lab.unsure, lab.updated_at = cat, note, uns, now
+            session.add(lab)
+            updated += 1
+        else:
+            unchanged += 1
+    if new_assign:
+        session.execute(insert(Assignment), new_assign)
+    if new_labels:
+        session.execute(insert(Label), new_labels)
+    per_thread = session.execute(text(
+        "SELECT max(c) FROM (SELECT count(*) AS c FROM assignment WHERE round_id = :r GROUP BY thread_id) AS t"),
+        {"r": rnd.id}).scalar() or 0
+    rnd.per_thread = max(rnd.per_thread or 0, int(per_thread))
+    session.add(rnd)
+    audit.record(session, actor=actor, action="import_labels", entity="round", entity_id=round_name,
+                 detail={"file": path.name, "inserted": inserted, "updated": updated, "created_round": created})
+    session.commit()
+    return LabelImport(round=rnd, created_round=created, inserted=inserted, updated=updated, unchanged=unchanged,
+                       new_reviewers=[r for r in reviewers if r not in existing_accounts])
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "y", "x"}
+
+
+def labels_frame(session: Session, round_name: str) -> pd.DataFrame:
+    """All labels of a round with thread and reviewer names (for export and statistics)."""
+    rnd = require_round(session, round_name)
+    stmt = (select(Thread.external_id.label("thread_id"), Account.username.label("reviewer"), Label.category,
+                   Label.unsure, Label.note, Label.seconds_spent, Label.post_reveal_category,
+                   Label.codebook_version_id, Label.created_at, Label.updated_at)
+            .join(Thread, Thread.id == Label.thread_id).join(Account, Account.id == Label.reviewer_id)
+            .where(Label.round_id == rnd.id).order_by(Thread.external_id, Account.username))
+    rows = session.execute(stmt).all()
+    df = pd.DataFrame(rows, columns=["thread_id", "reviewer", "category", "unsure", "note", "seconds_spent",
+                                     "post_reveal_category", "codebook_version_id", "created_at", "updated_at"])
+    df.insert(0, "round", round_name)
+    return df
+
+
+@dataclass
+class ReviewerProgress:
+    reviewer: str
+    assigned: int
+    done: int
+
+
+def round_progress(session: Session, round_name: str) -> list[ReviewerProgress]:
+    rnd = require_round(session, round_name)
+    assigned = dict(session.execute(select(Account.username, func.count()).join(Account, Account.id == Assignment.reviewer_id)
+                                    .where(Assignment.round_id == rnd.id).group_by(Account.username)).all())
+    done = dict(session.execute(select(Account.username, func.count()).join(Account, Account.id == Label.reviewer_id)
+                                .where(Label.round_id == rnd.id).group_by(Account.username)).all())
+    return [ReviewerProgress(r, int(assigned.get(r, 0)), int(done.get(r, 0))) for r in sorted(assigned)]
