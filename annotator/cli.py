@@ -251,6 +251,40 @@ def create_account_cmd(c: Context, username, role, display_name, adjudicator, pa
     click.echo(f"account '{username}' ({role}) created")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for all).")
+@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--demo", is_flag=True, help="Load sample data, the default codebook, demo accounts and demo rounds first.")
+@pass_ctx
+def serve(c: Context, host, port, demo):
+    """Start the web app (Streamlit). With --demo, print the demo accounts' passwords."""
+    import os
+
+    from annotator.config import REPO_ROOT
+    from annotator.services.demo import disable_demo_accounts, load_demo
+
+    settings = c.settings.model_copy(update={"demo": demo or c.settings.demo})
+    env = dict(os.environ, ANNOTATOR_DATABASE_URL=settings.database_url)
+    if settings.demo:
+        env["ANNOTATOR_DEMO"] = "1"
+        creds = load_demo(c.engine, password=os.environ.get("ANNOTATOR_DEMO_PASSWORD"))
+        click.echo("Demo accounts (passwords are new on every demo start):")
+        for user, pw in creds.items():
+            click.echo(f"  {user:<12} {pw}")
+    else:
+        settings.signing_key()  # refuses to start without a real secret
+        disabled = disable_demo_accounts(c.engine)
+        if disabled:
+            click.echo(f"demo accounts disabled outside demo mode: {', '.join(disabled)}")
+    click.echo(f"annotator on http://{host}:{port}", err=False)
+    sys.stdout.flush()
+    app = str(REPO_ROOT / "annotator" / "app.py")
+    args = [sys.executable, "-m", "streamlit", "run", app, "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--client.toolbarMode", "minimal"]
+    os.execve(sys.executable, args, env)
+
+
 def main() -> None:
     cli(prog_name="annotator")
 

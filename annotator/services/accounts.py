@@ -177,3 +177,13 @@ def sign_out_everywhere(session: Session, *, username: str) -> None:
     session.add(acc)
     audit.record(session, actor=username, action="sign_out", entity="account", entity_id=username)
     session.commit()
+
+
+def change_own_password(session: Session, *, username: str, current: str, new: str) -> None:
+    """A user changes their own password after proving the current one."""
+    acc = require_account(session, username)
+    try:
+        _hasher.verify(acc.password_hash or "", current or "")
+    except (VerificationError, InvalidHashError):
+        raise NotAllowed("the current password is wrong") from None
+    set_password(session, username=username, password=new, actor=username)

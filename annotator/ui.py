@@ -1,0 +1,226 @@
+"""Streamlit glue shared by the pages: the cached engine, the signed-in account, role guards,
+session-state keys, and small rendering helpers. With app.py, the only package modules that
+import streamlit."""
+
+from __future__ import annotations
+
+import html
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import streamlit as st
+from sqlmodel import Session
+
+from annotator.config import Settings, get_settings
+from annotator.errors import AnnotatorError
+
+COOKIE = "annotator_session"
+
+
+class K:
+    """Session-state and widget keys, declared in one place."""
+
+    USER = "auth.user"
+    TOKEN = "auth.token"
+    SET_COOKIE = "auth.set_cookie"
+    LABEL_ROUND = "label.round"
+    LABEL_CHOICE = "label.choice"
+    LABEL_UNSURE = "label.unsure"
+    LABEL_EDIT = "label.edit_thread"
+    LABEL_STARTED = "label.started"
+    LABEL_FLASH = "label.flash"
+    LABEL_REVEAL = "label.reveal"
+    ADJ_ROUND = "adj.round"
+    ADJ_THREAD = "adj.thread"
+    FLASH = "ui.flash"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    is_adjudicator: bool
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role in ("lead", "admin")
+
+
+@st.cache_resource
+def settings() -> Settings:
+    return get_settings()
+
+
+@st.cache_resource
+def engine():
+    from annotator.data.engine import ensure_schema, make_engine
+
+    eng = make_engine(settings().database_url)
+    ensure_schema(eng)
+    return eng
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """One short session per action."""
+    with Session(engine(), expire_on_commit=False) as s:
+        yield s
+
+
+def _user_of(account) -> User:
+    return User(account.id, account.username, account.display_name or account.username, account.role,
+                bool(account.is_adjudicator))
+
+
+def current_user() -> User | None:
+    """The signed-in account: a signed, expiring token from this tab's state or the session cookie.
+
+    Checked against the database on every run, so a sign-out (which bumps the account's session
+    epoch) or a deactivation ends every tab at its next interaction.
+    """
+    from annotator.services.accounts import account_for_token
+
+    token = st.session_state.get(K.TOKEN) or st.context.cookies.get(COOKIE)
+    if not token:
+        return None
+    cfg = settings()
+    try:
+        secret = cfg.signing_key()
+    except AnnotatorError:
+        return None
+    with session() as s:
+        account = account_for_token(s, token, secret=secret, max_age_hours=cfg.session_hours)
+    if account is None:
+        st.session_state.pop(K.TOKEN, None)
+        st.session_state.pop(K.USER, None)
+        return None
+    st.session_state[K.TOKEN] = token
+    user = _user_of(account)
+    st.session_state[K.USER] = user
+    return user
+
+
+def sign_in(username: str, password: str) -> User:
+    """Check the password, keep a signed token in this tab and (via a script) in a session cookie."""
+    from annotator.services.accounts import authenticate, issue_token
+
+    cfg = settings()
+    with session() as s:
+        account = authenticate(s, username=username, password=password, max_failed=cfg.max_failed_logins,
+                               lockout_minutes=cfg.lockout_minutes)
+        token = issue_token(account, secret=cfg.signing_key())
+    st.session_state[K.TOKEN] = token
+    st.session_state[K.SET_COOKIE] = token
+    user = _user_of(account)
+    st.session_state[K.USER] = user
+    return user
+
+
+def sign_out(user: User) -> None:
+    """End the session in every tab and browser (the account's token epoch moves on)."""
+    from annotator.services.accounts import sign_out_everywhere
+
+    with session() as s:
+        sign_out_everywhere(s, username=user.username)
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    st.session_state[K.SET_COOKIE] = ""
+
+
+def sync_cookie() -> None:
+    """Write (or clear) the session cookie in the browser after a sign-in or sign-out."""
+    if K.SET_COOKIE not in st.session_state:
+        return
+    token = st.session_state.pop(K.SET_COOKIE)
+    max_age = int(settings().session_hours * 3600) if token else 0
+    st.html(
+        f"<script>document.cookie = {json.dumps(f'{COOKIE}={token}')} + "
+        f"'; path=/; max-age={max_age}; SameSite=Strict';</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def require_user(*roles: str) -> User:
+    """The signed-in user, stopping the page with 'Not allowed' unless their role is one of `roles`."""
+    user = st.session_state.get(K.USER) or current_user()
+    if user is None:
+        st.warning("Please sign in first.")
+        st.stop()
+    if roles and user.role not in roles:
+        st.error(f"Not allowed: this page is for {' or '.join(roles)} accounts; you are signed in as a {user.role}.")
+        st.stop()
+    return user
+
+
+def flash(message: str, kind: str = "success") -> None:
+    st.session_state[K.FLASH] = (kind, message)
+
+
+def show_flash() -> None:
+    item = st.session_state.pop(K.FLASH, None)
+    if item:
+        kind, message = item
+        getattr(st, kind if kind in ("success", "info", "warning", "error") else "info")(message)
+
+
+def report_error(exc: Exception) -> None:
+    """Show a user error as one line; anything else is a bug and propagates."""
+    if isinstance(exc, AnnotatorError):
+        st.error(str(exc))
+    else:
+        raise exc
+
+
+def thread_html(text: str) -> str:
+    """A thread's text, escaped, with each 'user:' turn on its own line."""
+    return f"<div class='thread-text'>{html.escape(text)}</div>"
+
+
+CSS = """
+<style>
+.thread-text { white-space: pre-wrap; font-size: 1.02rem; line-height: 1.55; }
+.badge { display:inline-block; padding: 0.05rem 0.5rem; border-radius: 0.6rem; font-size: 0.8rem;
+         background: #fdf0d5; color: #7a4b00; margin-right: 0.4rem; }
+.muted { color: #6b7280; font-size: 0.85rem; }
+kbd { border: 1px solid #cbd5e1; border-bottom-width: 2px; border-radius: 4px; padding: 0 4px; font-size: 0.8rem; }
+</style>
+"""
+
+
+def style() -> None:
+    st.html(CSS)
+
+
+CATEGORY_KEYS = list("1234567890") + list("QWETYADFGHJKLZXVBM")
+
+
+def category_key(position: int) -> str | None:
+    """The keyboard shortcut of the category at `position` (C, R, S, U and N are kept for other uses)."""
+    return CATEGORY_KEYS[position] if position < len(CATEGORY_KEYS) else None
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def categories(version_id: int) -> list[dict]:
+    """The active categories of a codebook version (cached: versions never change once saved)."""
+    from annotator.services.codebook import list_categories
+
+    with session() as s:
+        return [{"name": c.name, "definition": c.definition, "examples": list(c.examples or []),
+                 "medhelm_category": c.medhelm_category, "medhelm_subcategory": c.medhelm_subcategory}
+                for c in list_categories(s, version_id)]
+
+
+def codebook_panel(version_id: int) -> None:
+    """Each category with its definition and examples, expandable."""
+    for i, cat in enumerate(categories(version_id)):
+        key = category_key(i)
+        with st.expander(f"{key + ' · ' if key else ''}{cat['name']}"):
+            st.write(cat["definition"] or "_No definition._")
+            for ex in cat["examples"]:
+                st.markdown(f"- _{html.escape(ex)}_")
+            if cat["medhelm_category"]:
+                st.caption(f"MedHELM: {cat['medhelm_category']} / {cat['medhelm_subcategory']}")
