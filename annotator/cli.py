@@ -218,6 +218,56 @@ def export_labels(c: Context, round_name, fmt, out):
     click.echo(f"wrote {len(df)} labels to {out}")
 
 
+@export.command("consensus")
+@click.option("--round", "round_name", required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@pass_ctx
+def export_consensus(c: Context, round_name, fmt, out):
+    """Write one final label per thread with its provenance (unanimous, majority, adjudicated, third reviewer)."""
+    from annotator.services.adjudication import consensus_frame
+    from annotator.services.tables import write_frame
+
+    with c.session() as s:
+        df = consensus_frame(s, round_name)
+    write_frame(df, fmt, out)
+    final = int((df["status"] == "final").sum())
+    click.echo(f"wrote {len(df)} threads to {out} ({final} final, {len(df) - final} awaiting a decision)")
+
+
+def _write_report(text, out: Path | None) -> None:
+    if out is None:
+        click.echo(text if isinstance(text, str) else text.decode("utf-8"), nl=False)
+        return
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    click.echo(f"wrote {out}")
+
+
+@cli.group(cls=Group)
+def report():
+    """Publishable reports: agreement, model against consensus, prevalence."""
+
+
+@report.command("agreement")
+@click.option("--round", "rounds", multiple=True, required=True, help="Round name (repeat for several rounds together).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "md", "html"]), default="json", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (default: standard output).")
+@click.option("--boot", "n_boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (stored in the report).")
+@pass_ctx
+def report_agreement(c: Context, rounds, fmt, out, n_boot, seed):
+    """Inter-rater agreement of the independent labels: alpha with CI, kappas, AC1, per category, per reviewer."""
+    from annotator.reports.agreement import render_agreement
+    from annotator.services.agreement import agreement_for_rounds
+
+    with c.session() as s:
+        rep = agreement_for_rounds(s, list(rounds), n_boot=n_boot, seed=seed)
+    _write_report(render_agreement(rep, fmt, title=f"Inter-rater agreement: {', '.join(rounds)}",
+                                   resolution=rep["resolution"]), out)
+
+
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
 @pass_ctx

@@ -1,0 +1,250 @@
+"""Disagreement queue, lead decisions, third-reviewer decisions, and consensus labels of a round.
+
+Un-blinded: only leads and admins reach these functions through the app (the pages check the
+role); a third reviewer sees competing labels without reviewer names, in random order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import select
+from sqlmodel import Session
+
+from annotator.adjudication import Assessment, Vote, assess, pair_label
+from annotator.data.models import Account, Assignment, Decision, Label, Round, Thread, utcnow
+from annotator.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from annotator.services import audit
+from annotator.services.codebook import category_names
+from annotator.services.rounds import require_round
+
+PENDING_STATUSES = ("third_reviewer", "discuss")
+
+
+@dataclass
+class QueueItem:
+    thread_id: int
+    external_id: str
+    assessment: Assessment
+    decision: Decision | None
+
+    @property
+    def pair(self) -> str:
+        return pair_label(self.assessment.pair)
+
+    @property
+    def state(self) -> str:
+        if self.decision is None:
+            return "open"
+        if self.decision.status == "resolved":
+            return "resolved"
+        return self.decision.status
+
+
+def _votes_by_thread(session: Session, round_id: int) -> dict[int, list[Vote]]:
+    rows = session.execute(
+        select(Label.thread_id, Account.username, Label.category, Label.unsure)
+        .join(Account, Account.id == Label.reviewer_id).where(Label.round_id == round_id)).all()
+    votes: dict[int, list[Vote]] = defaultdict(list)
+    for tid, reviewer, cat, unsure in rows:
+        votes[tid].append(Vote(reviewer, cat, bool(unsure)))
+    return votes
+
+
+def _expected_by_thread(session: Session, round_id: int) -> dict[int, int]:
+    from sqlalchemy import func
+
+    return dict(session.execute(select(Assignment.thread_id, func.count()).where(Assignment.round_id == round_id)
+                                .group_by(Assignment.thread_id)).all())
+
+
+def _decisions(session: Session, round_id: int) -> dict[int, Decision]:
+    return {d.thread_id: d for d in session.execute(select(Decision).where(Decision.round_id == round_id)).scalars()}
+
+
+def assessments(session: Session, round_id: int) -> dict[int, Assessment]:
+    rnd = session.get(Round, round_id)
+    votes = _votes_by_thread(session, round_id)
+    expected = _expected_by_thread(session, round_id)
+    return {tid: assess(votes.get(tid, []), n, rnd.acceptance_rule) for tid, n in expected.items()}
+
+
+def disagreement_queue(session: Session, round_name: str, *, pair: str | None = None,
+                       include_resolved: bool = False) -> list[QueueItem]:
+    """Threads that need a lead: differing, missing or unsure labels. Most split first; filter by pair."""
+    rnd = require_round(session, round_name)
+    assessed = assessments(session, rnd.id)
+    decisions = _decisions(session, rnd.id)
+    need = {tid: a for tid, a in assessed.items() if a.reasons or tid in decisions}
+    ext = dict(session.execute(select(Thread.id, Thread.external_id).where(Thread.id.in_(list(need) or [-1]))).all())
+    items = [QueueItem(tid, ext[tid], a, decisions.get(tid)) for tid, a in need.items()]
+    if not include_resolved:
+        items = [i for i in items if i.state != "resolved"]
+    if pair:
+        items = [i for i in items if i.pair == pair]
+    items.sort(key=lambda i: (-i.assessment.split, i.pair, i.external_id))
+    return items
+
+
+def pair_counts(items: list[QueueItem]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = defaultdict(int)
+    for i in items:
+        counts[i.pair] += 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass
+class ReviewerVote:
+    reviewer: str
+    category: str
+    note: str
+    unsure: bool
+    seconds_spent: float | None
+
+
+def thread_votes(session: Session, round_id: int, thread_id: int) -> list[ReviewerVote]:
+    """Every independent label of the thread with its reviewer (leads only)."""
+    rows = session.execute(
+        select(Account.username, Label.category, Label.note, Label.unsure, Label.seconds_spent)
+        .join(Account, Account.id == Label.reviewer_id)
+        .where(Label.round_id == round_id, Label.thread_id == thread_id).order_by(Account.username)).all()
+    return [ReviewerVote(*r) for r in rows]
+
+
+def get_decision(session: Session, round_id: int, thread_id: int) -> Decision | None:
+    return session.execute(select(Decision).where(Decision.round_id == round_id, Decision.thread_id == thread_id)) \
+        .scalars().first()
+
+
+def _upsert(session: Session, round_id: int, thread_id: int, *, actor: str, action: str, **values) -> Decision:
+    if session.execute(select(Assignment.id).where(Assignment.round_id == round_id,
+                                                   Assignment.thread_id == thread_id).limit(1)).first() is None:
+        raise NotFound("this thread is not part of the round")
+    decision = get_decision(session, round_id, thread_id)
+    before = None
+    if decision is None:
+        decision = Decision(round_id=round_id, thread_id=thread_id, status=values.get("status", "resolved"))
+    else:
+        before = {"status": decision.status, "category": decision.category, "provenance": decision.provenance}
+    for k, v in values.items():
+        setattr(decision, k, v)
+    decision.updated_at = utcnow()
+    session.add(decision)
+    audit.record(session, actor=actor, action=action, entity="decision", entity_id=f"{round_id}/{thread_id}",
+                 detail={"before": before, "after": {k: v for k, v in values.items() if k != "rationale"}})
+    session.commit()
+    return decision
+
+
+def _check_category(session: Session, round_id: int, category: str) -> None:
+    rnd = session.get(Round, round_id)
+    if category not in category_names(session, rnd.codebook_version_id):
+        raise InvalidInput(f"'{category}' is not a category of this round's codebook")
+
+
+def resolve(session: Session, *, round_id: int, thread_id: int, category: str, rationale: str, actor: str) -> Decision:
+    """A lead records the final label (a revision of an earlier decision is audited as such)."""
+    _check_category(session, round_id, category)
+    if not (rationale or "").strip():
+        raise InvalidInput("write a short rationale for the decision")
+    return _upsert(session, round_id, thread_id, actor=actor, action="adjudicate", status="resolved",
+                   category=category, provenance="adjudicated", rationale=rationale.strip(), decided_by=actor,
+                   third_reviewer_id=None)
+
+
+def send_to_third_reviewer(session: Session, *, round_id: int, thread_id: int, adjudicator: str, actor: str) -> Decision:
+    acc = session.execute(select(Account).where(Account.username == adjudicator)).scalars().first()
+    if acc is None or not acc.is_adjudicator or not acc.active:
+        raise InvalidInput(f"'{adjudicator}' is not an active adjudicator account")
+    labeled = session.execute(select(Assignment.id).where(Assignment.round_id == round_id,
+                                                          Assignment.reviewer_id == acc.id).limit(1)).first()
+    if labeled is not None:
+        raise Conflict(f"'{adjudicator}' labels in this round and cannot be its third reviewer")
+    return _upsert(session, round_id, thread_id, actor=actor, action="send_to_third_reviewer", status="third_reviewer",
+                   category=None, provenance=None, third_reviewer_id=acc.id, decided_by=None)
+
+
+def mark_discuss(session: Session, *, round_id: int, thread_id: int, comment: str, actor: str) -> Decision:
+    return _upsert(session, round_id, thread_id, actor=actor, action="discuss_at_meeting", status="discuss",
+                   category=None, provenance=None, rationale=(comment or "").strip())
+
+
+def tag_definition_problem(session: Session, *, round_id: int, thread_id: int, flag: bool, comment: str,
+                           actor: str) -> Decision:
+    decision = get_decision(session, round_id, thread_id)
+    status = decision.status if decision else "open"
+    return _upsert(session, round_id, thread_id, actor=actor, action="tag_definition_problem", status=status,
+                   definition_problem=flag, definition_comment=(comment or "").strip())
+
+
+def third_review_queue(session: Session, adjudicator_id: int) -> list[tuple[Round, Decision, str]]:
+    rows = session.execute(
+        select(Round, Decision, Thread.external_id).join(Decision, Decision.round_id == Round.id)
+        .join(Thread, Thread.id == Decision.thread_id)
+        .where(Decision.status == "third_reviewer", Decision.third_reviewer_id == adjudicator_id)
+        .order_by(Decision.updated_at)).all()
+    return [(r, d, e) for r, d, e in rows]
+
+
+def anonymous_options(session: Session, round_id: int, thread_id: int, *, seed: int) -> list[str]:
+    """The competing categories for a third reviewer: no names, no counts, shuffled."""
+    cats = sorted({v.category for v in thread_votes(session, round_id, thread_id)})
+    random.Random(seed).shuffle(cats)
+    return cats
+
+
+def third_reviewer_decide(session: Session, *, round_id: int, thread_id: int, adjudicator_id: int, category: str,
+                          rationale: str, actor: str) -> Decision:
+    decision = get_decision(session, round_id, thread_id)
+    if decision is None or decision.third_reviewer_id != adjudicator_id:
+        raise NotAllowed("this thread was not sent to you")
+    _check_category(session, round_id, category)
+    return _upsert(session, round_id, thread_id, actor=actor, action="third_reviewer_decision", status="resolved",
+                   category=category, provenance="third_reviewer", rationale=(rationale or "").strip(), decided_by=actor)
+
+
+def discussion_list(session: Session, round_name: str) -> list[QueueItem]:
+    return [i for i in disagreement_queue(session, round_name) if i.state == "discuss"]
+
+
+def consensus_frame(session: Session, round_name: str) -> pd.DataFrame:
+    """One final label per thread with provenance: unanimous, majority, adjudicated (by whom), third reviewer.
+    Threads without a final label yet are listed with status 'pending'."""
+    rnd = require_round(session, round_name)
+    assessed = assessments(session, rnd.id)
+    decisions = _decisions(session, rnd.id)
+    ext = dict(session.execute(select(Thread.id, Thread.external_id).join(Assignment, Assignment.thread_id == Thread.id)
+                               .where(Assignment.round_id == rnd.id).distinct()).all())
+    rows = []
+    for tid, a in assessed.items():
+        d = decisions.get(tid)
+        votes = "; ".join(f"{c}={n}" for c, n in a.counts)
+        if d is not None and d.status == "resolved":
+            rows.append((ext[tid], d.category, d.provenance, d.decided_by, "final", votes))
+        elif a.accepted:
+            rows.append((ext[tid], a.accepted, a.provenance, None, "final", votes))
+        else:
+            rows.append((ext[tid], None, None, None, "pending" if d is None else d.status, votes))
+    df = pd.DataFrame(rows, columns=["thread_id", "category", "provenance", "decided_by", "status", "votes"])
+    df.insert(0, "round", round_name)
+    return df.sort_values("thread_id", kind="stable").reset_index(drop=True)
+
+
+def consensus_map(session: Session, round_name: str) -> dict[str, str]:
+    df = consensus_frame(session, round_name)
+    final = df[df["status"] == "final"]
+    return dict(zip(final["thread_id"], final["category"]))
+
+
+def definition_problems(session: Session, category: str | None = None) -> list[dict]:
+    """Adjudication cases tagged 'definition problem', for codebook refinement."""
+    rows = session.execute(
+        select(Round.name, Thread.external_id, Decision.category, Decision.definition_comment, Decision.decided_by,
+               Decision.updated_at)
+        .join(Round, Round.id == Decision.round_id).join(Thread, Thread.id == Decision.thread_id)
+        .where(Decision.definition_problem == True).order_by(Decision.updated_at.desc())).all()  # noqa: E712
+    out = [dict(zip(("round", "thread_id", "category", "comment", "decided_by", "at"), r)) for r in rows]
+    return [o for o in out if category is None or o["category"] == category]
