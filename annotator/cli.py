@@ -268,6 +268,128 @@ def report_agreement(c: Context, rounds, fmt, out, n_boot, seed):
                                    resolution=rep["resolution"]), out)
 
 
+@report.command("model")
+@click.option("--run", "run_ref", default="latest", show_default=True, help="Run id, or 'latest'.")
+@click.option("--round", "round_name", help="Round whose consensus to compare with (default: the run's round).")
+@click.option("--against-run", help="Compare with another run instead of the consensus (two models or codebook versions).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "md", "html"]), default="json", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (default: standard output).")
+@click.option("--boot", "n_boot", type=int, default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@pass_ctx
+def report_model(c: Context, run_ref, round_name, against_run, fmt, out, n_boot, seed):
+    """The model against the consensus and the reviewers: accuracy, F1, kappa with CIs, confusion matrix."""
+    from annotator.reports.model import render_model_report
+    from annotator.services.model_eval import compare_run, compare_two_runs
+
+    with c.session() as s:
+        if against_run:
+            rep = compare_two_runs(s, run_ref, against_run)
+            if fmt != "json":
+                raise click.UsageError("--against-run writes JSON only")
+            _write_report(json.dumps(rep, indent=2, allow_nan=False) + "\n", out)
+            return
+        rep = compare_run(s, run_ref, round_name=round_name, n_boot=n_boot, seed=seed)
+    _write_report(render_model_report(rep, fmt, title=f"Model run {rep['run_id']} ({rep['model']}) vs consensus of {rep['round']}"), out)
+
+
+@export.command("predictions")
+@click.option("--run", "run_ref", default="latest", show_default=True, help="Run id, or 'latest'.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@pass_ctx
+def export_predictions(c: Context, run_ref, fmt, out):
+    """Write a run's predictions: thread_id, category, status, rationale, confidence, tokens."""
+    from annotator.services.classify import resolve_run
+    from annotator.services.model_eval import predictions_frame
+    from annotator.services.tables import write_frame
+
+    with c.session() as s:
+        run = resolve_run(s, run_ref)
+        df = predictions_frame(s, run)
+    write_frame(df, fmt, out)
+    click.echo(f"wrote {len(df)} predictions of run {run.id} to {out}")
+
+
+@cli.command()
+@click.option("--thread", "thread_id", required=True, help="External thread id.")
+@click.option("--codebook-version", type=int, help="Codebook version (default: newest).")
+@pass_ctx
+def prompt(c: Context, thread_id, codebook_version):
+    """Show the exact prompt a thread is classified with."""
+    from annotator.services.classify import prompt_text
+
+    with c.session() as s:
+        click.echo(prompt_text(s, thread_external_id=thread_id, version=codebook_version))
+
+
+@cli.command()
+@click.option("--round", "round_name", help="Classify the threads of this round.")
+@click.option("--all", "all_threads", is_flag=True, help="Classify every thread of the corpus.")
+@click.option("--backend", type=click.Choice(["openai", "azure", "local"]), default="openai", show_default=True,
+              help="openai: OpenAI or any OpenAI-compatible server (--base-url); azure: Azure OpenAI; local: scikit-learn.")
+@click.option("--model", help="Model name (default: ANNOTATOR_LLM_MODEL or gpt-4o); for Azure, the deployment's model.")
+@click.option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, LM Studio).")
+@click.option("--concurrency", type=int, help="Requests in flight (default: ANNOTATOR_LLM_CONCURRENCY or 8).")
+@click.option("--codebook-version", type=int, help="Codebook version for the prompt (default: newest).")
+@click.option("--limit", type=int, help="Classify at most this many threads.")
+@click.option("--dry-run", is_flag=True, help="Print requests, estimated tokens and cost; send nothing.")
+@click.option("--batch", is_flag=True, help="Use the Batch API (half price; results within 24 h). Rerun to resume.")
+@click.option("--no-wait", is_flag=True, help="With --batch: submit or poll once and return.")
+@click.option("--poll-seconds", type=float, default=30.0, show_default=True, help="With --batch: seconds between polls.")
+@click.option("--retry-failed", is_flag=True, help="Ask again for threads whose earlier answer failed.")
+@click.option("--train-round", "train_rounds", multiple=True, help="local: rounds whose consensus trains the model (default: all).")
+@pass_ctx
+def classify(c: Context, round_name, all_threads, backend, model, base_url, concurrency, codebook_version, limit,
+             dry_run, batch, no_wait, poll_seconds, retry_failed, train_rounds):
+    """Classify threads with GPT-4o (or any OpenAI-compatible / Azure model) or the local model."""
+    from annotator.services import classify as svc
+
+    if bool(round_name) == bool(all_threads):
+        raise click.UsageError("give exactly one of --round NAME or --all")
+    if backend == "local":
+        if dry_run:
+            click.echo("local backend: no requests, no cost")
+            return
+        res = svc.classify_local(c.engine, round_name=round_name, train_rounds=list(train_rounds) or None,
+                                 version=codebook_version, limit=limit)
+        click.echo(f"run {res.run_id}: {res.n_threads} threads classified locally in {res.elapsed_s:.1f} s")
+        return
+    settings = c.settings
+    cfg = svc.llm_config(settings, model=model, base_url=base_url, provider=backend)
+    if dry_run:
+        with c.session() as s:
+            plan = svc.plan_run(s, backend=cfg.provider, model=cfg.model, base_url=cfg.base_url, round_name=round_name,
+                                version=codebook_version, limit=limit, batch=batch, retry_failed=retry_failed,
+                                price_table=settings.price_table, create=False)
+        cost = f"${plan.est_cost_usd:,.2f}" if plan.est_cost_usd is not None else f"unknown ({plan.cost_note})"
+        click.echo(f"dry run: {plan.n_threads} threads, {plan.n_cached} answered before (cache), "
+                   f"{len(plan.to_request)} requests, ~{plan.est_prompt_tokens:,} prompt + "
+                   f"~{plan.est_completion_tokens:,} completion tokens, estimated cost {cost}"
+                   f"{' (batch price)' if batch else ''}; nothing was sent")
+        return
+    if batch:
+        res = svc.classify_batch(c.engine, cfg, round_name=round_name, version=codebook_version, limit=limit,
+                                 price_table=settings.price_table, wait=not no_wait, poll_seconds=poll_seconds)
+    else:
+        with click.progressbar(length=1, label="classifying", file=sys.stderr) as bar:
+            state = {"total": None}
+
+            def progress(done, total):
+                if total and state["total"] is None:
+                    state["total"] = total
+                    bar.length = total
+                bar.update(1)
+
+            res = svc.classify_llm(c.engine, cfg, round_name=round_name, version=codebook_version, limit=limit,
+                                   concurrency=concurrency or settings.llm_concurrency, retry_failed=retry_failed,
+                                   price_table=settings.price_table, on_progress=progress)
+    cost = f"${res.cost_usd:,.4f}" if res.cost_usd is not None else "unknown (no price for this model)"
+    click.echo(f"run {res.run_id} ({res.status}): {res.n_threads} threads, {res.n_cached} from cache, "
+               f"{res.n_requested} asked, {res.ok} ok, {res.failed} failed, {res.requests} requests, "
+               f"{res.prompt_tokens:,}+{res.completion_tokens:,} tokens, cost {cost}, {res.elapsed_s:.1f} s")
+
+
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
 @pass_ctx

@@ -69,6 +69,19 @@ def submit(round_id: int, tid: int) -> None:
               "unchanged": "Already saved"}[outcome])
     for key in (K.LABEL_CHOICE, K.LABEL_UNSURE, K.LABEL_EDIT):
         st.session_state.pop(key, None)
+    if rnd.reveal_enabled and outcome == "created":
+        st.session_state[K.LABEL_REVEAL] = tid
+
+
+def post_reveal(round_id: int, tid: int, category: str | None) -> None:
+    try:
+        if category is not None:
+            with ui.session() as s2:
+                labeling.record_post_reveal(s2, round_id=round_id, thread_id=tid, reviewer_id=user.id,
+                                            category=category, actor=user.username)
+    except AnnotatorError as exc:
+        ui.flash(str(exc), "error")
+    st.session_state.pop(K.LABEL_REVEAL, None)
 
 
 def skip(round_id: int, tid: int) -> None:
@@ -87,6 +100,26 @@ def stop_editing() -> None:
     for key in (K.LABEL_CHOICE, K.LABEL_UNSURE, K.LABEL_EDIT):
         st.session_state.pop(key, None)
 
+
+reveal_tid = st.session_state.get(K.LABEL_REVEAL)
+if reveal_tid and rnd.reveal_enabled and not closed:
+    with ui.session() as s:
+        model_label = labeling.reveal_model_label(s, round_id=rnd.round_id, thread_id=reveal_tid, reviewer_id=user.id,
+                                                  actor=user.username)
+        blind = labeling.own_label(s, rnd.round_id, reveal_tid, user.id)
+    if model_label is None:
+        st.session_state.pop(K.LABEL_REVEAL, None)
+    else:
+        st.subheader("Reveal step")
+        st.write(f"Your blind label **{blind.category}** is stored and locked. The model labeled this thread "
+                 f"**{model_label}**. Record your label after seeing it (it may be the same as before).")
+        grid = st.columns(3)
+        for i, cat in enumerate(ui.categories(version_id)):
+            grid[i % 3].button(cat["name"], key=f"label.post.{i}", on_click=post_reveal,
+                               args=(rnd.round_id, reveal_tid, cat["name"]), width="stretch")
+        st.button("Continue without a second label", key="label.post.skip", on_click=post_reveal,
+                  args=(rnd.round_id, reveal_tid, None))
+        st.stop()
 
 if thread is None:
     st.success("All threads of this round are labeled. Thank you! You can still revisit your labels below.")

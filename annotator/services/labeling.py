@@ -124,8 +124,8 @@ def submit_label(session: Session, *, round_id: int, thread_id: int, reviewer_id
                 raise
     if (existing.category, existing.note, existing.unsure) == (category, note, bool(unsure)):
         return existing, "unchanged"
-    if existing.post_reveal_category is not None:
-        raise Conflict("this label was followed by a post-reveal label and can no longer change")
+    if existing.revealed_model_category is not None:
+        raise Conflict("the model's label was revealed after this blind label, so it can no longer change")
     before = {"category": existing.category, "unsure": existing.unsure, "note_changed": existing.note != note}
     existing.category, existing.note, existing.unsure, existing.updated_at = category, note, bool(unsure), now
     session.add(existing)
@@ -151,3 +151,52 @@ def skip_thread(session: Session, *, round_id: int, thread_id: int, reviewer_id:
 def round_version(session: Session, round_id: int) -> int:
     """The codebook version id a round labels under."""
     return session.execute(select(Round.codebook_version_id).where(Round.id == round_id)).scalar_one()
+
+
+def reveal_model_label(session: Session, *, round_id: int, thread_id: int, reviewer_id: int, actor: str) -> str | None:
+    """Reveal step (rounds that enable it): after the blind label is stored, show the newest model label.
+
+    Revealing locks the blind label for good. Returns the model's category, or None when no run has
+    classified the thread yet (then nothing is revealed and nothing locks).
+    """
+    from annotator.data.models import ModelRun, Prediction
+
+    rnd = _require_assignment(session, round_id, thread_id, reviewer_id)
+    if not rnd.reveal_enabled:
+        raise NotAllowed("this round has no reveal step")
+    label = own_label(session, round_id, thread_id, reviewer_id)
+    if label is None:
+        raise Conflict("store your blind label first")
+    if label.revealed_model_category is not None:
+        return label.revealed_model_category
+    model = session.execute(
+        select(Prediction.category).join(ModelRun, ModelRun.id == Prediction.run_id)
+        .where(Prediction.thread_id == thread_id, Prediction.status == "ok")
+        .order_by(Prediction.run_id.desc()).limit(1)).scalar()
+    if model is None:
+        return None
+    label.revealed_model_category = model
+    session.add(label)
+    audit.record(session, actor=actor, action="model_label_revealed", entity="label",
+                 entity_id=f"{round_id}/{thread_id}/{reviewer_id}")
+    session.commit()
+    return model
+
+
+def record_post_reveal(session: Session, *, round_id: int, thread_id: int, reviewer_id: int, category: str,
+                       actor: str) -> Label:
+    """The reviewer's second, post-reveal label (the blind one stays as it was)."""
+    rnd = _require_assignment(session, round_id, thread_id, reviewer_id)
+    if rnd.status != RoundStatus.open.value:
+        raise Conflict(f"round '{rnd.name}' is closed")
+    if category not in category_names(session, rnd.codebook_version_id):
+        raise InvalidInput(f"'{category}' is not a category of this round's codebook")
+    label = own_label(session, round_id, thread_id, reviewer_id)
+    if label is None or label.revealed_model_category is None:
+        raise Conflict("the model's label has not been revealed for this thread")
+    label.post_reveal_category = category
+    session.add(label)
+    audit.record(session, actor=actor, action="post_reveal_label", entity="label",
+                 entity_id=f"{round_id}/{thread_id}/{reviewer_id}", detail={"category": category})
+    session.commit()
+    return label
