@@ -463,3 +463,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# Commands defined in their own modules register themselves on the groups above.
+from annotator import cli_codebook, cli_insights  # noqa: E402,F401

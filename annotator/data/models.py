@@ -181,6 +181,7 @@ class Prediction(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("run_id", "thread_id", name="uq_prediction"),
         Index("ix_prediction_cache", "cache_key"),
+        Index("ix_prediction_run_category", "run_id", "category"),
     )
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="modelrun.id", index=True)
@@ -218,6 +219,39 @@ class AlertRule(SQLModel, table=True):
     spec: dict = Field(sa_type=JSON)
     active: bool = True
     created_by: str = Field(default="", max_length=100)
+    created_at: datetime = _ts()
+
+
+class CandidateExample(SQLModel, table=True):
+    """A proposed example message for a category (from the LLM, or a consensus thread near the centroid)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    codebook_version_id: int = Field(foreign_key="codebookversion.id", index=True)
+    category: str = Field(max_length=200)
+    text: str = Field(sa_type=Text)
+    source: str = Field(default="llm", max_length=20)  # llm | local
+    classified_as: str | None = Field(default=None, max_length=200)
+    created_by: str = Field(default="", max_length=100)
+    created_at: datetime = _ts()
+
+
+class CandidateVote(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("candidate_id", "voter_id", name="uq_candidate_vote"),)
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: int = Field(foreign_key="candidateexample.id", index=True)
+    voter_id: int = Field(foreign_key="account.id")
+    created_at: datetime = _ts()
+
+
+class OtherSuggestion(SQLModel, table=True):
+    """An LLM-suggested category name for a thread labeled Other."""
+
+    __table_args__ = (UniqueConstraint("thread_id", "source", name="uq_other_suggestion"),)
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="thread.id", index=True)
+    source: str = Field(max_length=60)  # e.g. "consensus" or "run:12"
+    suggested_name: str = Field(max_length=200)
+    model: str = Field(default="", max_length=200)
     created_at: datetime = _ts()
 
 
