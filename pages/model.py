@@ -1,0 +1,112 @@
+"""Model runs (leads): classify with the configured endpoint or the local model, see the prompt,
+and compare a run with a round's consensus and its reviewers."""
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from annotator import ui
+from annotator.errors import AnnotatorError
+from annotator.reports.model import render_model_report
+from annotator.services import classify as svc
+from annotator.services.model_eval import compare_run
+from annotator.services.rounds import list_rounds
+
+user = ui.require_user("lead", "admin")
+st.title("Model")
+ui.show_flash()
+cfg_settings = ui.settings()
+with ui.session() as s:
+    rounds = [r.name for r in list_rounds(s)]
+    runs = svc.list_runs(s)
+
+tab_run, tab_compare, tab_prompt = st.tabs(["Classify", "Compare with consensus", "Prompt"])
+with tab_run:
+    endpoint = cfg_settings.llm_base_url or (cfg_settings.azure_endpoint if cfg_settings.llm_provider == "azure"
+                                            else "api.openai.com")
+    st.caption(f"Endpoint: {cfg_settings.llm_provider} · {endpoint} · model {cfg_settings.llm_model}. "
+               "Keys come from the server's environment and are never shown or stored.")
+    with st.form("model.classify"):
+        cols = st.columns(3)
+        backend = cols[0].radio("Backend", ["openai", "azure", "local"], horizontal=True,
+                                index=["openai", "azure"].index(cfg_settings.llm_provider))
+        scope = cols[1].selectbox("Threads", ["(all threads)"] + rounds)
+        limit = cols[2].number_input("Limit (0 = no limit)", 0, 10_000_000, 0)
+        model = st.text_input("Model", value=cfg_settings.llm_model)
+        dry = st.checkbox("Dry run: estimate requests, tokens and cost only", value=True)
+        go = st.form_submit_button("Run", type="primary")
+    if go:
+        round_name = None if scope == "(all threads)" else scope
+        try:
+            if backend == "local":
+                with st.spinner("Training the local model on consensus labels and classifying..."):
+                    res = svc.classify_local(ui.engine(), round_name=round_name, limit=limit or None, actor=user.username)
+                st.success(f"Run {res.run_id}: {res.n_threads} threads classified locally.")
+            else:
+                cfg = svc.llm_config(cfg_settings, model=model, provider=backend)
+                if dry:
+                    with ui.session() as s:
+                        plan = svc.plan_run(s, backend=backend, model=model, base_url=cfg.base_url,
+                                            round_name=round_name, limit=limit or None, create=False,
+                                            price_table=cfg_settings.price_table)
+                    cost = f"${plan.est_cost_usd:,.2f}" if plan.est_cost_usd is not None else plan.cost_note
+                    st.info(f"{plan.n_threads} threads · {plan.n_cached} cached · {len(plan.to_request)} requests · "
+                            f"~{plan.est_prompt_tokens:,} prompt tokens · estimated cost {cost}")
+                else:
+                    bar = st.progress(0.0, text="classifying")
+
+                    def progress(done, total):
+                        bar.progress(min(1.0, done / total) if total else 0.0, text=f"{done} / {total or '?'}")
+
+                    res = svc.classify_llm(ui.engine(), cfg, round_name=round_name, limit=limit or None,
+                                           concurrency=cfg_settings.llm_concurrency,
+                                           price_table=cfg_settings.price_table, actor=user.username,
+                                           on_progress=progress)
+                    st.success(f"Run {res.run_id}: {res.ok} ok, {res.failed} failed, {res.n_cached} from cache, "
+                               f"{res.requests} requests, cost {res.cost_usd if res.cost_usd is not None else '?'} USD")
+        except AnnotatorError as exc:
+            st.error(str(exc))
+    if runs:
+        st.dataframe([{"run": r.id, "backend": r.backend, "model": r.model, "scope": r.scope, "status": r.status,
+                       "requests": r.n_requests, "tokens": r.prompt_tokens + r.completion_tokens,
+                       "cost (USD)": r.cost_usd, "codebook version id": r.codebook_version_id,
+                       "started": r.created_at} for r in runs], hide_index=True, width="stretch")
+
+with tab_compare:
+    if not runs or not rounds:
+        st.info("Classify a round and adjudicate it first.")
+    else:
+        cols = st.columns(3)
+        run_id = cols[0].selectbox("Run", [r.id for r in runs], format_func=lambda i: f"#{i}")
+        round_name = cols[1].selectbox("Round (consensus)", rounds, index=len(rounds) - 1)
+        n_boot = cols[2].number_input("Bootstrap resamples", 0, 5000, 1000, step=100)
+        if st.button("Compare", type="primary", key="model.compare"):
+            try:
+                with st.spinner("Comparing..."), ui.session() as s:
+                    st.session_state["model.report"] = compare_run(s, run_id, round_name=round_name,
+                                                                   n_boot=int(n_boot))
+            except AnnotatorError as exc:
+                st.error(str(exc))
+        rep = st.session_state.get("model.report")
+        if rep:
+            fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+            m = st.columns(5)
+            m[0].metric("Accuracy", fmt(rep["accuracy"]))
+            m[1].metric("Macro F1", fmt(rep["macro_f1"]))
+            m[2].metric("Weighted F1", fmt(rep["weighted_f1"]))
+            m[3].metric("Cohen's κ", fmt(rep["cohen_kappa"]))
+            m[4].metric("Compared / failed", f"{rep['n']} / {rep['n_failed']}")
+            title = f"Model run {rep['run_id']} ({rep['model']}) vs consensus of {rep['round']}"
+            components.html(render_model_report(rep, "html", title=title), height=900, scrolling=True)
+            dl = st.columns(4)
+            for col, f in zip(dl, ["html", "md", "json", "csv"]):
+                col.download_button(f"Download {f.upper()}", render_model_report(rep, f, title=title),
+                                    file_name=f"model_run_{rep['run_id']}.{f}", key=f"model.dl.{f}")
+
+with tab_prompt:
+    ext = st.text_input("Thread id", key="model.prompt_thread")
+    if ext:
+        try:
+            with ui.session() as s:
+                st.code(svc.prompt_text(s, thread_external_id=ext.strip()), language=None)
+        except AnnotatorError as exc:
+            st.error(str(exc))
