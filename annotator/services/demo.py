@@ -49,7 +49,7 @@ def sample_threads_file() -> Path:
 
 
 def simulate_reviewer_labels(truth: pd.Series, categories: list[str], reviewers: tuple[str, ...], *, seed: int,
-                             accuracy: float = 0.85, unsure_rate: float = 0.05) -> pd.DataFrame:
+                             accuracy: float = 0.92, unsure_rate: float = 0.03) -> pd.DataFrame:
     """Synthetic labels: each reviewer gives the intended category with probability `accuracy`,
     otherwise a neighbouring category in codebook order (a realistic boundary confusion)."""
     rng = np.random.default_rng(seed)
