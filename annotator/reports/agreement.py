@@ -1,0 +1,418 @@
+"""Render an inter-rater agreement report (``annotator.stats.agreement.agreement_report``).
+
+Formats:
+- ``json``: the report dict itself, indent 2, no NaN.
+- ``csv``: a tidy long table ``section, key, subkey, value``; an undefined value
+  is an empty cell (its reason is in the ``undefined`` section); text cells that
+  a spreadsheet would run as a formula are prefixed with ``'``.
+- ``md``: a ready "Methods" paragraph in plain words built from the numbers,
+  then tables (headline measures, reviewer pairs, per category, reviewers vs
+  consensus, confusion matrix), conventions and undefined measures.
+- ``html``: one self-contained page: inline CSS with print rules, the category
+  confusion heatmap and per-category agreement bars (95% CI whiskers) inlined
+  as base64 PNG, every string escaped, no external asset.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from annotator.reports.charts import confusion_heatmap_png, horizontal_bars_png, img_tag
+
+__all__ = ["DEFAULT_RESOLUTION", "FORMATS", "methods_paragraph", "render_agreement"]
+
+FORMATS = ("json", "csv", "md", "html")
+DEFAULT_RESOLUTION = "by consensus discussion or adjudication by a third reviewer"
+_DASH = "—"
+_CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def render_agreement(report: Mapping[str, Any], fmt: str, *, title: str, resolution: str | None = None) -> str:
+    """Render ``report`` as json, csv, md or html text.
+
+    ``resolution`` says how disagreements were resolved, either as a phrase
+    that completes "Disagreements were resolved ..." (default
+    :data:`DEFAULT_RESOLUTION`) or as full sentences; when None, the report's
+    own ``"resolution"`` entry is used if present.
+
+    Raises:
+        ValueError: unknown ``fmt``.
+    """
+    if fmt == "json":
+        return json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False)
+    if fmt == "csv":
+        return _render_csv(report)
+    if fmt == "md":
+        return _render_markdown(report, title, resolution)
+    if fmt == "html":
+        return _render_html(report, title, resolution)
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+# --------------------------------------------------------------------------- #
+# Numbers in words
+# --------------------------------------------------------------------------- #
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return _DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return _DASH if value is None else f"{100 * value:.1f}%"
+
+
+def _ci(pair: Sequence[float | None] | None) -> str:
+    if not pair or pair[0] is None or pair[1] is None:
+        return _DASH
+    return f"{pair[0]:.3f} – {pair[1]:.3f}"
+
+
+def _resolution_sentence(report: Mapping[str, Any], resolution: str | None) -> str:
+    text = (resolution if resolution is not None else report.get("resolution")) or DEFAULT_RESOLUTION
+    text = " ".join(str(text).split())
+    if text.startswith("by ") or text[:1].islower():
+        return f"Disagreements were resolved {text.rstrip('.')}."
+    return text if text.endswith(".") else text + "."
+
+
+def methods_paragraph(report: Mapping[str, Any], resolution: str | None = None) -> str:
+    """A plain-words Methods paragraph built from the report's numbers."""
+    n_items, n_pairable = report.get("n_items", 0), report.get("n_items_pairable", 0)
+    n_reviewers, n_ratings = report.get("n_reviewers", 0), report.get("n_ratings", 0)
+    undefined = report.get("undefined", {})
+    categories = report.get("categories", [])
+    used = sum(1 for entry in report.get("per_category", {}).values() if entry.get("n_ratings"))
+    parts = [
+        f"{_num(n_reviewers)} reviewers independently labelled {_num(n_items)} threads into "
+        f"{len(categories)} categories ({used} used), giving {_num(n_ratings)} ratings; the "
+        f"{_num(n_pairable)} threads with two or more ratings were used to measure agreement."
+    ]
+    alpha = report.get("krippendorff_alpha")
+    if alpha is None:
+        parts.append(f"Krippendorff's alpha could not be computed ({undefined.get('krippendorff_alpha', 'undefined')}).")
+    else:
+        lo, hi = report.get("krippendorff_alpha_ci95", [None, None])
+        interval = (
+            f"95% CI {lo:.3f} to {hi:.3f}; percentile bootstrap over threads, "
+            f"{_num(report.get('n_boot'))} resamples, seed {report.get('seed')}"
+            if lo is not None and hi is not None
+            else "no bootstrap interval"
+        )
+        parts.append(f"Inter-rater reliability, Krippendorff's alpha for nominal data, was {alpha:.3f} ({interval}).")
+    pa = report.get("percent_agreement")
+    if pa is not None:
+        parts.append(
+            f"Raw agreement, the share of reviewer pairs choosing the same category averaged over threads, was {_pct(pa)}."
+        )
+    fleiss, m = report.get("fleiss_kappa"), report.get("fleiss_raters_per_item")
+    if fleiss is not None:
+        who = f"all {m}" if m == n_reviewers else str(m)
+        parts.append(
+            f"Fleiss' kappa was {fleiss:.3f} on the {_num(report.get('fleiss_n_items'))} threads rated by {who} reviewers."
+        )
+    ac1, pabak = report.get("gwet_ac1"), report.get("pabak")
+    if ac1 is not None and pabak is not None:
+        parts.append(f"Gwet's AC1 was {ac1:.3f} and the prevalence-adjusted kappa (PABAK) {pabak:.3f}.")
+    vs = [row for row in report.get("per_reviewer_vs_consensus", {}).values() if row.get("accuracy") is not None]
+    if vs:
+        accuracies = [row["accuracy"] for row in vs]
+        kappas = [row["kappa"] for row in vs if row.get("kappa") is not None]
+        sentence = (
+            f"Against the {_num(report.get('n_consensus_items'))} final consensus labels, individual reviewers' "
+            f"accuracy ranged from {_pct(min(accuracies))} to {_pct(max(accuracies))}"
+        )
+        if kappas:
+            sentence += f" (Cohen's kappa {min(kappas):.3f} to {max(kappas):.3f})"
+        parts.append(sentence + ".")
+    parts.append(_resolution_sentence(report, resolution))
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- #
+# Table rows shared by Markdown and HTML
+# --------------------------------------------------------------------------- #
+def _headline_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    undefined = report.get("undefined", {})
+
+    def row(label: str, key: str, ci: str = _DASH, note: str = "") -> list[str]:
+        value = report.get(key)
+        return [label, _num(value), ci, undefined.get(key, note) if value is None else note]
+
+    fleiss_note = f"{_num(report.get('fleiss_n_items'))} threads with {report.get('fleiss_raters_per_item')} ratings"
+    return [
+        ["Threads (with two or more ratings)", f"{_num(report.get('n_items'))} ({_num(report.get('n_items_pairable'))})", _DASH, ""],
+        ["Reviewers", _num(report.get("n_reviewers")), _DASH, ""],
+        ["Ratings", _num(report.get("n_ratings")), _DASH, ""],
+        row("Percent agreement (mean over threads)", "percent_agreement"),
+        row("Percent agreement (mean over reviewer pairs)", "percent_agreement_reviewer_pairs"),
+        row("Krippendorff's alpha (nominal)", "krippendorff_alpha", _ci(report.get("krippendorff_alpha_ci95"))),
+        row("Fleiss' kappa", "fleiss_kappa", note=fleiss_note),
+        row("Gwet's AC1", "gwet_ac1"),
+        row("PABAK", "pabak"),
+    ]
+
+
+def _pair_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    return [
+        [
+            str(p["reviewer_a"]),
+            str(p["reviewer_b"]),
+            _num(p["n"]),
+            _pct(p.get("percent_agreement")),
+            _num(p["kappa"]) if p["kappa"] is not None else f"{_DASH} ({p.get('reason') or 'undefined'})",
+        ]
+        for p in report.get("pairwise_cohen_kappa", [])
+    ]
+
+
+def _category_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    return [
+        [
+            str(category),
+            _num(entry["n_ratings"]),
+            _num(entry["specific_agreement"]),
+            _ci(entry["specific_agreement_ci95"]),
+            _num(entry["kappa_one_vs_rest"]),
+            _ci(entry["kappa_one_vs_rest_ci95"]),
+        ]
+        for category, entry in report.get("per_category", {}).items()
+    ]
+
+
+def _reviewer_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    return [
+        [str(reviewer), _num(row["n"]), _pct(row["accuracy"]), _num(row["kappa"])]
+        for reviewer, row in report.get("per_reviewer_vs_consensus", {}).items()
+    ]
+
+
+def _confusion(report: Mapping[str, Any]) -> tuple[list[str], list[list[int]]]:
+    confusion = report.get("confusion_matrix") or {}
+    return [str(label) for label in confusion.get("labels", [])], confusion.get("matrix", [])
+
+
+_PAIR_HEADER = ["Reviewer A", "Reviewer B", "Threads in common", "Agreement", "Cohen's kappa"]
+_CATEGORY_HEADER = ["Category", "Ratings", "Specific agreement", "95% CI", "One-vs-rest alpha", "95% CI"]
+_REVIEWER_HEADER = ["Reviewer", "Threads with consensus", "Accuracy", "Cohen's kappa"]
+_HEADLINE_HEADER = ["Measure", "Value", "95% CI", "Note"]
+
+
+# --------------------------------------------------------------------------- #
+# CSV
+# --------------------------------------------------------------------------- #
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_CSV_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[Any, Any, Any, Any]]:
+    for key, value in report.items():
+        if key == "pairwise_cohen_kappa":
+            for p in value:
+                pair = f"{p['reviewer_a']} | {p['reviewer_b']}"
+                for field in ("n", "kappa", "percent_agreement"):
+                    yield key, pair, field, p.get(field)
+        elif key == "per_category" or key == "per_reviewer_vs_consensus":
+            for name, entry in value.items():
+                for field, item in entry.items():
+                    if isinstance(item, list):
+                        yield key, name, f"{field}_lo", item[0]
+                        yield key, name, f"{field}_hi", item[1]
+                    elif field != "reason":
+                        yield key, name, field, item
+        elif key == "confusion_matrix":
+            labels = value.get("labels", [])
+            for label, row in zip(labels, value.get("matrix", []), strict=True):
+                for other, count in zip(labels, row, strict=True):
+                    yield key, label, other, count
+        elif _is_scalar(value):
+            yield "summary", key, "", value
+        elif isinstance(value, list) and all(_is_scalar(v) for v in value):
+            names = ("lo", "hi") if key.endswith("_ci95") else range(len(value))
+            for name, item in zip(names, value):
+                yield "summary", key, name, item
+        elif isinstance(value, Mapping):
+            for name, item in value.items():
+                yield key, name, "", item if _is_scalar(item) else json.dumps(item, allow_nan=False)
+
+
+def _render_csv(report: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["section", "key", "subkey", "value"])
+    for row in _csv_rows(report):
+        writer.writerow([_csv_cell(cell) for cell in row])
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- #
+# Markdown
+# --------------------------------------------------------------------------- #
+def _md_cell(text: Any) -> str:
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _render_markdown(report: Mapping[str, Any], title: str, resolution: str | None) -> str:
+    lines = [f"# {_md_cell(title)}", "", "## Methods", "", _md_cell(methods_paragraph(report, resolution)), ""]
+    lines += ["## Headline measures", "", *_md_table(_HEADLINE_HEADER, _headline_rows(report))]
+    if report.get("pairwise_cohen_kappa"):
+        lines += ["## Reviewer pairs", "", *_md_table(_PAIR_HEADER, _pair_rows(report))]
+    if report.get("per_category"):
+        lines += ["## Per category", "", *_md_table(_CATEGORY_HEADER, _category_rows(report))]
+    if report.get("per_reviewer_vs_consensus"):
+        lines += ["## Reviewers vs consensus", "", *_md_table(_REVIEWER_HEADER, _reviewer_rows(report))]
+    labels, matrix = _confusion(report)
+    if labels:
+        lines += [
+            "## Category confusion between reviewers",
+            "",
+            "Rows: one reviewer's category; columns: another reviewer's category on the same thread (ordered pairs).",
+            "",
+            *_md_table(["", *labels], [[label, *map(_num, row)] for label, row in zip(labels, matrix, strict=True)]),
+        ]
+    lines += ["## Conventions", ""]
+    lines += [f"- **{_md_cell(k)}**: {_md_cell(v)}" for k, v in report.get("conventions", {}).items()]
+    if report.get("undefined"):
+        lines += ["", "## Undefined measures", ""]
+        lines += [f"- `{_md_cell(k)}`: {_md_cell(v)}" for k, v in report["undefined"].items()]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- #
+# HTML
+# --------------------------------------------------------------------------- #
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:60rem;
+padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.methods{background:#f8f8f8;border-left:4px solid #4c78a8;padding:.75rem 1rem}
+figure{margin:1rem 0}figcaption{font-size:.85rem;color:#555}img{max-width:100%;height:auto}
+.meta{color:#555;font-size:.85rem}
+@media print{
+body{margin:0;max-width:none;font-size:10pt}
+h2{page-break-after:avoid;break-after:avoid}
+table,figure,.methods{page-break-inside:avoid;break-inside:avoid}
+section.page{page-break-before:always;break-before:page}
+a{color:inherit;text-decoration:none}
+}
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{_esc(c)}</td>' if i >= numeric_from else f"<td>{_esc(c)}</td>" for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figures(report: Mapping[str, Any]) -> list[str]:
+    parts = []
+    labels, matrix = _confusion(report)
+    if labels and any(any(row) for row in matrix):
+        png = confusion_heatmap_png(
+            labels, matrix, title="Category pairs between reviewers", xlabel="Second reviewer", ylabel="First reviewer"
+        )
+        parts.append(
+            "<figure>" + img_tag(png, "Heatmap of category pairs chosen by two reviewers on the same thread")
+            + "<figcaption>Ordered pairs of reviewers on the same thread; the diagonal is agreement.</figcaption></figure>"
+        )
+    per_category = report.get("per_category", {})
+    if any(entry.get("specific_agreement") is not None for entry in per_category.values()):
+        names = list(per_category)
+        cis = [per_category[n]["specific_agreement_ci95"] for n in names]
+        png = horizontal_bars_png(
+            names,
+            [per_category[n]["specific_agreement"] for n in names],
+            lows=[ci[0] for ci in cis],
+            highs=[ci[1] for ci in cis],
+            title="Specific agreement per category (95% CI)",
+            xlabel="Share of reviewer pairs agreeing on the category",
+            xlim=(0.0, 1.0),
+        )
+        parts.append(
+            "<figure>" + img_tag(png, "Bar chart of specific agreement per category with 95% intervals")
+            + "<figcaption>Specific agreement: of all reviewer pairs in which one chose the category, the share in "
+            "which the other chose it too.</figcaption></figure>"
+        )
+    return parts
+
+
+def _render_html(report: Mapping[str, Any], title: str, resolution: str | None) -> str:
+    body = [
+        f"<h1>{_esc(title)}</h1>",
+        f'<p class="meta">{_esc(_num(report.get("n_items")))} threads, {_esc(_num(report.get("n_reviewers")))} '
+        f'reviewers, {_esc(_num(report.get("n_ratings")))} ratings; {_esc(_num(report.get("n_boot")))} bootstrap '
+        f'resamples, seed {_esc(report.get("seed"))}.</p>',
+        f'<section><h2>Methods</h2><p class="methods">{_esc(methods_paragraph(report, resolution))}</p></section>',
+        f"<section><h2>Headline measures</h2>{_html_table(_HEADLINE_HEADER, _headline_rows(report))}</section>",
+    ]
+    figures = _figures(report)
+    if figures:
+        body.append("<section><h2>Charts</h2>" + "".join(figures) + "</section>")
+    if report.get("pairwise_cohen_kappa"):
+        body.append(f"<section><h2>Reviewer pairs</h2>{_html_table(_PAIR_HEADER, _pair_rows(report), 2)}</section>")
+    if report.get("per_category"):
+        body.append(f"<section><h2>Per category</h2>{_html_table(_CATEGORY_HEADER, _category_rows(report))}</section>")
+    if report.get("per_reviewer_vs_consensus"):
+        body.append(
+            f"<section><h2>Reviewers vs consensus</h2>{_html_table(_REVIEWER_HEADER, _reviewer_rows(report))}</section>"
+        )
+    labels, matrix = _confusion(report)
+    if labels:
+        rows = [[label, *map(_num, row)] for label, row in zip(labels, matrix, strict=True)]
+        body.append(
+            '<section class="page"><h2>Category confusion between reviewers</h2>'
+            f"{_html_table(['', *labels], rows)}</section>"
+        )
+    conventions = "".join(
+        f"<li><strong>{_esc(k)}</strong>: {_esc(v)}</li>" for k, v in report.get("conventions", {}).items()
+    )
+    body.append(f"<section><h2>Conventions</h2><ul>{conventions}</ul></section>")
+    if report.get("undefined"):
+        items = "".join(f"<li><code>{_esc(k)}</code>: {_esc(v)}</li>" for k, v in report["undefined"].items())
+        body.append(f"<section><h2>Undefined measures</h2><ul>{items}</ul></section>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
