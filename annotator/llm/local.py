@@ -3,9 +3,11 @@
 The pipeline is word 1-2-gram TF-IDF with sublinear term frequency (Salton &
 Buckley, 1988), capped at the 30,000 most frequent terms, followed by a
 multinomial logistic regression with balanced class weights. The cap bounds
-training time: L-BFGS cost grows with features x classes (char n-grams and
-an uncapped bigram vocabulary made a 3,000-thread fit about 10x slower). Cross-validated accuracy and macro F1 come from
-``cross_val_predict`` over ``StratifiedKFold(shuffle=True, random_state=seed)``.
+training time, since L-BFGS cost grows with features x classes: on 3,000
+synthetic threads, adding character n-grams to an uncapped bigram vocabulary
+made training with cross-validation about twice as slow. Cross-validated
+accuracy and macro F1 come from ``cross_val_predict`` over
+``StratifiedKFold(shuffle=True, random_state=seed)``.
 
 No thread text is ever logged; only counts.
 
