@@ -453,7 +453,7 @@ def serve(c: Context, host, port, demo):
     app = str(REPO_ROOT / "annotator" / "app.py")
     args = [sys.executable, "-m", "streamlit", "run", app, "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            "--client.toolbarMode", "minimal"]
+            "--client.toolbarMode", "minimal", "--theme.base", "light", "--theme.primaryColor", "#1f6f8b"]
     os.execve(sys.executable, args, env)
 
 

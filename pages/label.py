@@ -148,14 +148,14 @@ else:
             with grid[i % 2]:
                 st.button(cat["name"], key=f"label.cat.{i}", shortcut=ui.category_key(i), on_click=choose,
                           args=(cat["name"],), type="primary" if choice == cat["name"] else "secondary",
-                          disabled=closed, width="stretch")
+                          disabled=closed, width="stretch", wrap=True)
         unsure = st.session_state.get(K.LABEL_UNSURE, False)
         st.button(("☑" if unsure else "☐") + " Unsure", key="label.unsure_btn", shortcut="U", on_click=toggle_unsure,
                   disabled=closed)
         st.text_input("Note (optional)", key=f"label.note.{rnd.round_id}.{thread.id}",
                       value=mine.note if mine is not None else "", disabled=closed,
                       placeholder="Why, or what made it hard")
-        actions = st.columns(3)
+        actions = st.columns(2)
         actions[0].button("Submit", key="label.submit", type="primary", shortcut="Ctrl+Enter", on_click=submit,
                           args=(rnd.round_id, thread.id), disabled=closed or not choice, width="stretch")
         if mine is None:
