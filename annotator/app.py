@@ -26,6 +26,7 @@ PAGES = [
     ("home.py", "Home", ":material/home:", ALL, "Work"),
     ("label.py", "Label", ":material/label:", ALL, "Work"),
     ("third_review.py", "Third review", ":material/gavel:", ALL, "Work"),
+    ("candidates.py", "Candidate examples", ":material/how_to_vote:", ALL, "Work"),
     ("rounds.py", "Rounds", ":material/view_list:", LEADS, "Lead"),
     ("adjudicate.py", "Adjudicate", ":material/balance:", LEADS, "Lead"),
     ("agreement.py", "Agreement", ":material/analytics:", LEADS, "Lead"),

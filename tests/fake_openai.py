@@ -8,6 +8,13 @@ Answers are deterministic: a `[[category: NAME]]` marker in the user message is 
 otherwise a keyword table picks a category among the names the request offered (schema enum, or the
 "### N. Name" headings of the system prompt); otherwise "Other". `answer=` overrides this.
 
+Two more kinds of prompt are recognised by the task line of the system prompt (annotator.llm.suggest):
+"Task: propose example messages." is answered with {"examples": [...]}, N messages for the category named
+in the user message, each containing a keyword of that category (or a `[[category: NAME]]` marker for a
+category the keyword table does not know) so that classifying them gives the category back;
+"Task: suggest a category name." is answered with {"name": ...}: the `[[name: X]]` marker of the thread,
+else its first two words of four or more letters, capitalised.
+
 Faults, settable at any time: `latency` per answer; `queue_faults([...])`, consumed one per chat request:
 "429" / "429:SECONDS" (Retry-After header), "500", "400" (a 400 unrelated to the answer format),
 "slow" (sleep `slow_seconds`, longer than the client's timeout), "malformed" (non-JSON content),
@@ -56,6 +63,33 @@ KEYWORDS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 AnswerFn = Callable[[str, Sequence[str] | None], str]
+
+TASK_PROPOSE = "Task: propose example messages."
+TASK_NAME = "Task: suggest a category name."
+NAME_MARKER = re.compile(r"\[\[name:\s*(.+?)\s*\]\]")
+_EXAMPLE_PLACES = ("Cardiology", "the front desk", "Radiology", "Oncology", "Pediatrics", "the pharmacy")
+
+
+def task_of(system: str) -> str | None:
+    """"propose" or "name" for the refinement prompts, None for a classification prompt."""
+    return "propose" if TASK_PROPOSE in system else "name" if TASK_NAME in system else None
+
+
+def task_content(task: str, user: str) -> str:
+    """The deterministic JSON answer to a "propose example messages" or "suggest a category name" prompt."""
+    if task == "propose":
+        name = (re.search(r"^Category: (.+)$", user, re.MULTILINE) or [None, "Other"])[1].strip()
+        n = int((re.search(r"Write (\d+) example messages", user) or [None, "5"])[1])
+        words = dict(KEYWORDS).get(name)
+        examples = [f"Need help with {words[i % len(words)]} for {_EXAMPLE_PLACES[i % len(_EXAMPLE_PLACES)]}, "
+                    f"request {i + 1}." if words else f"[[category: {name}]] example request {i + 1}."
+                    for i in range(n)]
+        return json.dumps({"examples": examples})
+    thread = user.split("<<<", 1)[-1]
+    marker = NAME_MARKER.search(thread)
+    words = re.findall(r"[A-Za-z]{4,}", thread)
+    name = marker.group(1) if marker else " ".join(w.capitalize() for w in words[:2]) or "Miscellaneous Requests"
+    return json.dumps({"name": name})
 
 
 class Request(NamedTuple):
@@ -314,6 +348,8 @@ class FakeOpenAI:
             auth=auth,
             api_version=(query.get("api-version") or [None])[0],
             retry_count=h.headers.get("x-stainless-retry-count"),
+            task=task_of("\n".join(str(m.get("content", "")) for m in req.get("messages") or []
+                                   if m.get("role") == "system")),
         )
         try:
             if fault and fault.startswith("429"):
@@ -354,6 +390,8 @@ class FakeOpenAI:
         system = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
         if fault == "malformed":
             content = MALFORMED_TEXT
+        elif (task := task_of(system)) is not None:
+            content = task_content(task, user)
         else:
             names = _offered_names(req.get("response_format"), system)
             if fault == "unknown_category":
