@@ -171,10 +171,13 @@ else:
         ui.codebook_panel(version_id)
 
 with st.expander("My labels in this round"):
+    find = st.text_input("Find one of your threads by id", key="label.find", placeholder="e.g. T0001015")
     with ui.session() as s:
-        own = labeling.own_labels(s, rnd.round_id, user.id)
+        own = labeling.own_labels(s, rnd.round_id, user.id, limit=20, external_id=find.strip() or None)
     if not own:
-        st.caption("None yet.")
+        st.caption("None yet." if not find else "No label of yours for that thread id in this round.")
+    elif not find:
+        st.caption("Your 20 most recent labels; find older ones by thread id.")
     for lab, ext in own:
         cols = st.columns([2, 3, 1])
         cols[0].write(ext)

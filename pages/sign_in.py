@@ -17,3 +17,46 @@ if submitted:
         ui.report_error(exc)
     else:
         st.rerun()
+
+
+# --- Optional single sign-on: shown only when .streamlit/secrets.toml has an [auth] section. ---
+def _sso_configured() -> bool:
+    try:
+        return bool(st.secrets.get("auth"))
+    except FileNotFoundError:  # no secrets file at all (StreamlitSecretNotFoundError is a FileNotFoundError)
+        return False
+
+
+def _sso_sign_in(names: list[str]) -> None:
+    """Issue the normal session token for the first active account named like an SSO identity."""
+    from annotator.errors import AnnotatorError, NotAllowed
+    from annotator.services.admin import token_for_sso
+
+    refusal: Exception | None = None
+    for name in names:
+        try:
+            with ui.session() as s:
+                token = token_for_sso(s, username=name, secret=ui.settings().signing_key())
+        except AnnotatorError as exc:
+            refusal = refusal or exc
+            continue
+        st.session_state[ui.K.TOKEN] = token
+        st.session_state[ui.K.SET_COOKIE] = token
+        st.rerun()
+    ui.report_error(refusal or NotAllowed("the identity provider sent no email or username"))
+
+
+if _sso_configured():
+    from annotator.services.admin import sso_identities
+
+    st.divider()
+    if not getattr(st.user, "is_logged_in", False):  # absent when Streamlit itself sees no [auth] section
+        if st.button("Sign in with single sign-on", key="signin.sso"):
+            st.login()
+    else:
+        identities = sso_identities(st.user.to_dict())
+        if st.button(f"Continue as {identities[0] if identities else 'your single sign-on account'}",
+                     key="signin.sso_continue", type="primary"):
+            _sso_sign_in(identities)
+        if st.button("Use another single sign-on account", key="signin.sso_logout"):
+            st.logout()

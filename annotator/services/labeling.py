@@ -82,11 +82,14 @@ def own_label(session: Session, round_id: int, thread_id: int, reviewer_id: int)
                                                Label.reviewer_id == reviewer_id)).scalars().first()
 
 
-def own_labels(session: Session, round_id: int, reviewer_id: int, *, limit: int = 500) -> list[tuple[Label, str]]:
-    """This reviewer's labels in a round, newest first, with the thread's external id."""
+def own_labels(session: Session, round_id: int, reviewer_id: int, *, limit: int = 20,
+               external_id: str | None = None) -> list[tuple[Label, str]]:
+    """This reviewer's labels in a round, newest first, with the thread's external id (optionally one thread)."""
     stmt = (select(Label, Thread.external_id).join(Thread, Thread.id == Label.thread_id)
             .where(Label.round_id == round_id, Label.reviewer_id == reviewer_id)
             .order_by(Label.updated_at.desc(), Label.id.desc()).limit(limit))
+    if external_id:
+        stmt = stmt.where(Thread.external_id == external_id)
     return [(lab, ext) for lab, ext in session.execute(stmt).all()]
 
 

@@ -298,8 +298,8 @@ class ReviewerProgress:
 
 def round_progress(session: Session, round_name: str) -> list[ReviewerProgress]:
     rnd = require_round(session, round_name)
-    assigned = dict(session.execute(select(Account.username, func.count()).join(Account, Account.id == Assignment.reviewer_id)
+    assigned = dict(session.execute(select(Account.username, func.count()).select_from(Assignment).join(Account, Account.id == Assignment.reviewer_id)
                                     .where(Assignment.round_id == rnd.id).group_by(Account.username)).all())
-    done = dict(session.execute(select(Account.username, func.count()).join(Account, Account.id == Label.reviewer_id)
+    done = dict(session.execute(select(Account.username, func.count()).select_from(Label).join(Account, Account.id == Label.reviewer_id)
                                 .where(Label.round_id == rnd.id).group_by(Account.username)).all())
     return [ReviewerProgress(r, int(assigned.get(r, 0)), int(done.get(r, 0))) for r in sorted(assigned)]
