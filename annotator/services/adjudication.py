@@ -69,7 +69,10 @@ def assessments(session: Session, round_id: int) -> dict[int, Assessment]:
     rnd = session.get(Round, round_id)
     votes = _votes_by_thread(session, round_id)
     expected = _expected_by_thread(session, round_id)
-    return {tid: assess(votes.get(tid, []), n, rnd.acceptance_rule) for tid, n in expected.items()}
+    # K is the round's reviewers per thread: an imported round has assignments only where labels are,
+    # so a thread labeled by one of three must still count as missing, not as unanimous.
+    k = rnd.per_thread or 0
+    return {tid: assess(votes.get(tid, []), max(n, k), rnd.acceptance_rule) for tid, n in expected.items()}
 
 
 def disagreement_queue(session: Session, round_name: str, *, pair: str | None = None,
@@ -78,7 +81,10 @@ def disagreement_queue(session: Session, round_name: str, *, pair: str | None = 
     rnd = require_round(session, round_name)
     assessed = assessments(session, rnd.id)
     decisions = _decisions(session, rnd.id)
-    need = {tid: a for tid, a in assessed.items() if a.reasons or tid in decisions}
+    # a decision that only carries a definition-problem tag (status "open") does not put an
+    # auto-accepted thread back in the queue
+    need = {tid: a for tid, a in assessed.items()
+            if a.reasons or (tid in decisions and decisions[tid].status != "open")}
     ext = dict(session.execute(select(Thread.id, Thread.external_id).where(Thread.id.in_(list(need) or [-1]))).all())
     items = [QueueItem(tid, ext[tid], a, decisions.get(tid)) for tid, a in need.items()]
     if not include_resolved:
@@ -201,6 +207,8 @@ def third_reviewer_decide(session: Session, *, round_id: int, thread_id: int, ad
     decision = get_decision(session, round_id, thread_id)
     if decision is None or decision.third_reviewer_id != adjudicator_id:
         raise NotAllowed("this thread was not sent to you")
+    if decision.status != "third_reviewer":
+        raise Conflict("this thread is no longer waiting for your decision")
     _check_category(session, round_id, category)
     return _upsert(session, round_id, thread_id, actor=actor, action="third_reviewer_decision", status="resolved",
                    category=category, provenance="third_reviewer", rationale=(rationale or "").strip(), decided_by=actor)
@@ -227,8 +235,10 @@ def consensus_frame(session: Session, round_name: str) -> pd.DataFrame:
         elif a.accepted:
             rows.append((ext[tid], a.accepted, a.provenance, None, "final", votes))
         else:
-            rows.append((ext[tid], None, None, None, "pending" if d is None else d.status, votes))
-    df = pd.DataFrame(rows, columns=["thread_id", "category", "provenance", "decided_by", "status", "votes"])
+            status = d.status if d is not None and d.status in PENDING_STATUSES else "pending"
+            rows.append((ext[tid], None, None, None, status, votes))
+    df = pd.DataFrame(rows, columns=["thread_id", "category", "provenance", "decided_by", "status", "votes"],
+                      dtype=object)
     df.insert(0, "round", round_name)
     return df.sort_values("thread_id", kind="stable").reset_index(drop=True)
 
