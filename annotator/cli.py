@@ -64,6 +64,11 @@ class Group(click.Group):
         except SQLAlchemyError as exc:
             click.echo(f"error: database error ({type(exc).__name__}); nothing was changed", err=True)
             sys.exit(1)
+        except OSError as exc:  # an unwritable --out/--report path or SQLite directory
+            where = f": {exc.filename}" if exc.filename else ""
+            reason = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            click.echo(f"error: {reason}{where}", err=True)
+            sys.exit(1)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -370,7 +375,8 @@ def classify(c: Context, round_name, all_threads, backend, model, base_url, conc
         return
     if batch:
         res = svc.classify_batch(c.engine, cfg, round_name=round_name, version=codebook_version, limit=limit,
-                                 price_table=settings.price_table, wait=not no_wait, poll_seconds=poll_seconds)
+                                 retry_failed=retry_failed, price_table=settings.price_table, wait=not no_wait,
+                                 poll_seconds=poll_seconds)
     else:
         with click.progressbar(length=1, label="classifying", file=sys.stderr) as bar:
             state = {"total": None}
@@ -461,8 +467,10 @@ def main() -> None:
     cli(prog_name="annotator")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m annotator.cli`: run the imported module, where every command is registered
+    from annotator.cli import main as _main
+
+    _main()
 
 
 # Commands defined in their own modules register themselves on the groups above.

@@ -39,6 +39,10 @@ class RoundStatus(str, enum.Enum):
 
 
 class Thread(SQLModel, table=True):
+    __table_args__ = (
+        # covering index of the usage dashboard's cube (migration 0003)
+        Index("ix_thread_dashboard", "department", "role_group", "created_at", "user_id", "role"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=200, unique=True, index=True)
     text: str = Field(sa_type=Text)
@@ -182,6 +186,7 @@ class Prediction(SQLModel, table=True):
         UniqueConstraint("run_id", "thread_id", name="uq_prediction"),
         Index("ix_prediction_cache", "cache_key"),
         Index("ix_prediction_run_category", "run_id", "category"),
+        Index("ix_prediction_dashboard", "run_id", "thread_id", "status", "category"),  # migration 0003
     )
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="modelrun.id", index=True)
@@ -265,6 +270,15 @@ class AuditEvent(SQLModel, table=True):
     entity: str = Field(default="", max_length=60)
     entity_id: str = Field(default="", max_length=200)
     detail: dict | None = Field(default=None, sa_type=JSON)
+
+
+class AggregateCache(SQLModel, table=True):
+    """A stored aggregate (e.g. the dashboard's per-run cube), valid while `version` matches the data."""
+
+    key: str = Field(primary_key=True, max_length=100)
+    version: str = Field(max_length=500)
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _ts()
 
 
 class Setting(SQLModel, table=True):

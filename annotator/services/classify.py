@@ -112,7 +112,8 @@ def plan_run(session: Session, *, backend: str, model: str, base_url: str | None
              price_table: str | None = None, create: bool = True, actor: str = "cli") -> Plan:
     """Decide what to ask: copy cached answers into the run, list the threads still needing a request.
 
-    With create=False (a dry run) nothing is written.
+    The cache serves, per prompt hash, the newest ok answer, else the newest failed one (never with
+    retry_failed). With create=False (a dry run) nothing is written.
     """
     cb = require_version(session, version)
     specs = specs_for(session, cb.id)
@@ -137,8 +138,10 @@ def plan_run(session: Session, *, backend: str, model: str, base_url: str | None
         stmt = select(Prediction).where(Prediction.cache_key.in_(key_list), Prediction.cached == False)  # noqa: E712
         if retry_failed:  # failed answers are asked again; by default they are not paid for twice
             stmt = stmt.where(Prediction.status == "ok")
-        for p in session.execute(stmt.order_by(Prediction.id)).scalars():
-            cached.setdefault(p.cache_key, p)
+        for p in session.execute(stmt.order_by(Prediction.id.desc())).scalars():  # newest first
+            best = cached.get(p.cache_key)
+            if best is None or (best.status != "ok" and p.status == "ok"):  # a good answer beats a failed one
+                cached[p.cache_key] = p
         rows = []
         for tid in chunk:
             hit = cached.get(keys[tid])
@@ -187,7 +190,8 @@ def _store_outcome(engine: Engine, run_id: int, thread_id: int, key: str, outcom
             cached=False, created_at=utcnow())])
 
 
-def _finish(engine: Engine, run_id: int, *, model: str, batch: bool, price_table: str | None, requests: int) -> ModelRun:
+def _finish(engine: Engine, run_id: int, *, model: str, batch: bool, price_table: str | None, requests: int,
+            actor: str) -> ModelRun:
     with Session(engine, expire_on_commit=False) as s:
         run = s.get(ModelRun, run_id)
         pt, ct = s.execute(select(func.coalesce(func.sum(Prediction.prompt_tokens), 0),
@@ -199,9 +203,13 @@ def _finish(engine: Engine, run_id: int, *, model: str, batch: bool, price_table
                                      table=load_price_table(price_table)).usd
         run.status, run.finished_at = "done", utcnow()
         s.add(run)
-        audit.record(s, actor="cli", action="model_run_finished", entity="model_run", entity_id=run_id,
+        audit.record(s, actor=actor, action="model_run_finished", entity="model_run", entity_id=run_id,
                      detail={"requests": requests, "prompt_tokens": run.prompt_tokens, "cost_usd": run.cost_usd})
         s.commit()
+        if run.scope == "all":  # warm the dashboard's stored aggregate for this run
+            from annotator.services.dashboard import stored_cube
+
+            stored_cube(s, run_id)
         return run
 
 
@@ -239,17 +247,20 @@ def classify_llm(engine: Engine, cfg: LLMConfig, *, round_name: str | None = Non
                                on_progress=on_progress, total=len(plan.to_request), client_factory=client_factory) \
         if plan.to_request else None
     done = _finish(engine, run.id, model=cfg.model, batch=False, price_table=price_table,
-                   requests=stats.requests if stats else 0)
+                   requests=stats.requests if stats else 0, actor=actor)
     return RunSummary(run.id, plan.n_threads, plan.n_cached, len(plan.to_request), stats.ok if stats else 0,
                       stats.failed if stats else 0, stats.requests if stats else 0, done.prompt_tokens,
                       done.completion_tokens, done.cost_usd, time.perf_counter() - started, done.status)
 
 
 def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = None, version: int | None = None,
-                   limit: int | None = None, price_table: str | None = None, actor: str = "cli",
-                   wait: bool = True, poll_seconds: float = 30.0, client_sync=None) -> RunSummary:
+                   limit: int | None = None, retry_failed: bool = False, price_table: str | None = None,
+                   actor: str = "cli", wait: bool = True, poll_seconds: float = 30.0, client_sync=None) -> RunSummary:
     """Classify through the Batch API (half price). Resumable: the batch ids are stored on the run, and
-    running the same command again polls them instead of submitting again."""
+    running the same command again polls them instead of submitting again.
+
+    A thread a finished batch has no result for (an expired, failed or cancelled batch) is stored failed,
+    so every thread of the run has a prediction and `retry_failed` asks again for it."""
     from annotator.llm import batch as batch_api
     from annotator.llm.client import make_sync_client
 
@@ -257,7 +268,8 @@ def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = N
     client_sync = client_sync or make_sync_client(cfg)
     with Session(engine, expire_on_commit=False) as s:
         plan = plan_run(s, backend=cfg.provider, model=cfg.model, base_url=cfg.base_url, round_name=round_name,
-                        version=version, limit=limit, batch=True, price_table=price_table, actor=actor)
+                        version=version, limit=limit, batch=True, retry_failed=retry_failed, price_table=price_table,
+                        actor=actor)
         run = plan.run
         specs = specs_for(s, run.codebook_version_id)
     names = prompt_names(specs)
@@ -293,8 +305,13 @@ def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = N
                 if tid in have or tid not in texts:
                     continue
                 _store_outcome(engine, run.id, tid, prompt_hash(cfg.model, specs, texts[tid]), outcome)
+                have.add(tid)
                 ok += outcome.status == "ok"
                 failed += outcome.status != "ok"
+            for tid in sorted(texts.keys() - have):
+                _store_outcome(engine, run.id, tid, prompt_hash(cfg.model, specs, texts[tid]),
+                               Outcome("failed", error=f"batch {info.status}: no result for this thread"))
+                failed += 1
             b["ingested"] = True
             with engine.begin() as conn:
                 conn.execute(update(ModelRun).where(ModelRun.id == run.id).values(params=dict(params, batches=batches)))
@@ -307,7 +324,7 @@ def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = N
                               current.prompt_tokens, current.completion_tokens, None,
                               time.perf_counter() - started, "batch_pending")
         time.sleep(poll_seconds)
-    done = _finish(engine, run.id, model=cfg.model, batch=True, price_table=price_table, requests=0)
+    done = _finish(engine, run.id, model=cfg.model, batch=True, price_table=price_table, requests=0, actor=actor)
     return RunSummary(run.id, plan.n_threads, plan.n_cached, len(plan.to_request), ok, failed, 0, done.prompt_tokens,
                       done.completion_tokens, done.cost_usd, time.perf_counter() - started, done.status)
 
@@ -354,7 +371,7 @@ def classify_local(engine: Engine, *, round_name: str | None = None, train_round
             conn.execute(insert(Prediction), [dict(run_id=run_id, thread_id=tid, category=cat, status="ok",
                                                    rationale="local model", confidence=conf, cache_key="", cached=False,
                                                    created_at=utcnow()) for (tid, _), (cat, conf) in zip(rows, preds)])
-    done = _finish(engine, run_id, model="local", batch=False, price_table=None, requests=0)
+    done = _finish(engine, run_id, model="local", batch=False, price_table=None, requests=0, actor=actor)
     return RunSummary(run_id, len(ids), 0, 0, len(ids), 0, 0, 0, 0, done.cost_usd, time.perf_counter() - started,
                       done.status)
 

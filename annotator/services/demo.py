@@ -95,6 +95,9 @@ def load_demo(engine: Engine, *, password: str | None = None, seed: int = 202404
         if get_round(s, DEMO_ROUND) is None:
             create_sampled_round(s, name=DEMO_ROUND, size=30, reviewers=["reviewer1", "reviewer2", "reviewer3"],
                                  per_thread=3, seed=seed, exclude_sampled=True, actor="demo")
+    from annotator.services.demo_insights import load_demo_insights
+
+    load_demo_insights(engine, seed=seed)
     return creds
 
 
