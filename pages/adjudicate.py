@@ -15,12 +15,14 @@ st.title("Adjudicate")
 ui.show_flash()
 with ui.session() as s:
     rounds = list_rounds(s)
+    preferred = adj.default_round_name(s)
 if not rounds:
     st.info("No rounds yet.")
     st.stop()
 names = [r.name for r in rounds]
 top = st.columns([2, 2, 3])
-name = top[0].selectbox("Round", names, key=K.ADJ_ROUND, index=len(names) - 1)
+name = top[0].selectbox("Round", names, key=K.ADJ_ROUND,
+                        index=names.index(preferred) if preferred in names else len(names) - 1)
 rnd = next(r for r in rounds if r.name == name)
 rule = top[1].radio("Accepted without a lead", ["unanimous", "majority"],
                     index=["unanimous", "majority"].index(rnd.acceptance_rule), horizontal=True,

@@ -83,8 +83,10 @@ def disagreement_queue(session: Session, round_name: str, *, pair: str | None = 
     decisions = _decisions(session, rnd.id)
     # a decision that only carries a definition-problem tag (status "open") does not put an
     # auto-accepted thread back in the queue
+    # while a round is open, a thread nobody has labeled yet is work in progress, not a disagreement
     need = {tid: a for tid, a in assessed.items()
-            if a.reasons or (tid in decisions and decisions[tid].status != "open")}
+            if (a.reasons and (a.counts or rnd.status != "open"))
+            or (tid in decisions and decisions[tid].status != "open")}
     ext = dict(session.execute(select(Thread.id, Thread.external_id).where(Thread.id.in_(list(need) or [-1]))).all())
     items = [QueueItem(tid, ext[tid], a, decisions.get(tid)) for tid, a in need.items()]
     if not include_resolved:
@@ -93,6 +95,15 @@ def disagreement_queue(session: Session, round_name: str, *, pair: str | None = 
         items = [i for i in items if i.pair == pair]
     items.sort(key=lambda i: (-i.assessment.split, i.pair, i.external_id))
     return items
+
+
+def default_round_name(session: Session) -> str | None:
+    """The newest round that has labels (the one a lead most likely wants to adjudicate)."""
+    from sqlalchemy import func
+
+    row = session.execute(select(Round.name).join(Label, Label.round_id == Round.id).group_by(Round.id, Round.name)
+                          .having(func.count(Label.id) > 0).order_by(Round.id.desc()).limit(1)).first()
+    return row[0] if row else None
 
 
 def pair_counts(items: list[QueueItem]) -> list[tuple[str, int]]:
