@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from annotator.config import Settings
@@ -180,14 +180,22 @@ class RunSummary:
     status: str
 
 
-def _store_outcome(engine: Engine, run_id: int, thread_id: int, key: str, outcome: Outcome) -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(Prediction), [dict(
-            run_id=run_id, thread_id=thread_id, category=outcome.category, status=outcome.status,
-            rationale=outcome.rationale or "", confidence=outcome.confidence,
-            raw=outcome.raw if outcome.status == "failed" else None, error=outcome.error,
-            prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cache_key=key,
-            cached=False, created_at=utcnow())])
+_INSERT_PREDICTION = insert(Prediction.__table__)
+
+
+def _store_outcome(db: Engine | Connection, run_id: int, thread_id: int, key: str, outcome: Outcome) -> None:
+    """Store one answer in its own committed transaction (on a connection kept for the run, or a new one)."""
+    row = dict(run_id=run_id, thread_id=thread_id, category=outcome.category, status=outcome.status,
+               rationale=outcome.rationale or "", confidence=outcome.confidence,
+               raw=outcome.raw if outcome.status == "failed" else None, error=outcome.error,
+               prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cache_key=key,
+               cached=False, created_at=utcnow())
+    if isinstance(db, Connection):
+        db.execute(_INSERT_PREDICTION, row)
+        db.commit()
+        return
+    with db.begin() as conn:
+        conn.execute(_INSERT_PREDICTION, row)
 
 
 def _finish(engine: Engine, run_id: int, *, model: str, batch: bool, price_table: str | None, requests: int,
@@ -199,8 +207,8 @@ def _finish(engine: Engine, run_id: int, *, model: str, batch: bool, price_table
                            .where(Prediction.run_id == run_id)).one()
         run.prompt_tokens, run.completion_tokens = int(pt), int(ct)
         run.n_requests = (run.n_requests or 0) + requests
-        run.cost_usd = estimate_cost(model, run.prompt_tokens, run.completion_tokens, batch=batch,
-                                     table=load_price_table(price_table)).usd
+        run.cost_usd = 0.0 if run.backend == "local" else estimate_cost(
+            model, run.prompt_tokens, run.completion_tokens, batch=batch, table=load_price_table(price_table)).usd
         run.status, run.finished_at = "done", utcnow()
         s.add(run)
         audit.record(s, actor=actor, action="model_run_finished", entity="model_run", entity_id=run_id,
@@ -238,14 +246,18 @@ def classify_llm(engine: Engine, cfg: LLMConfig, *, round_name: str | None = Non
     names = prompt_names(specs)
     keys: dict[int, str] = {}
 
-    def on_result(item_id: str, outcome: Outcome) -> None:
-        tid = int(item_id)
-        _store_outcome(engine, run.id, tid, keys.pop(tid), outcome)
+    stats = None
+    if plan.to_request:
+        with engine.connect() as conn:  # one connection for the run's writes: each answer is still its own commit
 
-    stats = run_classification(_messages_stream(engine, plan.to_request, specs, cfg.model, keys), cfg,
-                               category_names=names, concurrency=concurrency, on_result=on_result,
-                               on_progress=on_progress, total=len(plan.to_request), client_factory=client_factory) \
-        if plan.to_request else None
+            def on_result(item_id: str, outcome: Outcome) -> None:
+                tid = int(item_id)
+                _store_outcome(conn, run.id, tid, keys.pop(tid), outcome)
+
+            stats = run_classification(_messages_stream(engine, plan.to_request, specs, cfg.model, keys), cfg,
+                                       category_names=names, concurrency=concurrency, on_result=on_result,
+                                       on_progress=on_progress, total=len(plan.to_request),
+                                       client_factory=client_factory)
     done = _finish(engine, run.id, model=cfg.model, batch=False, price_table=price_table,
                    requests=stats.requests if stats else 0, actor=actor)
     return RunSummary(run.id, plan.n_threads, plan.n_cached, len(plan.to_request), stats.ok if stats else 0,
