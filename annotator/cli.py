@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from annotator.config import get_settings
-from annotator.errors import AnnotatorError, RowErrors
+from annotator.errors import AnnotatorError, InvalidInput, RowErrors
 
 log = logging.getLogger("annotator")
 
@@ -112,6 +112,8 @@ def import_threads_cmd(c: Context, file, mapping, fmt, truncate_at, strict, repo
     from annotator.importing import parse_mapping
     from annotator.services.threads import import_threads
 
+    if report_path and not Path(report_path).resolve().parent.is_dir():
+        raise InvalidInput(f"--report: the folder of {report_path} does not exist; nothing was imported")
     report = import_threads(c.engine, file, mapping=parse_mapping(mapping), fmt=fmt,
                             truncate_at=truncate_at or c.settings.truncate_at, strict=strict)
     click.echo(report.summary())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +26,7 @@ REQUIRED = ("thread_id", "text")
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx", ".parquet": "parquet"}
 CHUNK_ROWS = 50_000
 _has_surrogate = re.compile("[\udc80-\udcff]").search  # undecodable bytes, kept by surrogateescape
+_MAX_LENGTH = {"thread_id": 200, "user_id": 200, "role": 200, "department": 200}  # column sizes in data.models
 
 
 def parse_mapping(spec: str | None) -> dict[str, str]:
@@ -76,7 +78,7 @@ class CleanChunk:
     user_id: list[str | None]
     role: list[str | None]
     department: list[str | None]
-    created_at: list[pd.Timestamp | None]
+    created_at: list[datetime | None]  # timezone-aware, UTC
     meta: list[str | None]
 
     def __len__(self) -> int:
@@ -97,14 +99,16 @@ def _raw_chunks(path: Path, fmt: str) -> Iterator[tuple[pd.DataFrame, int]]:
     if fmt == "csv":
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
         try:
-            reader = pd.read_csv(
+            with pd.read_csv(
                 path, dtype=object, keep_default_na=False, encoding="utf-8", encoding_errors="surrogateescape",
                 chunksize=CHUNK_ROWS, sep=sep,
-            )
-            start = 2
-            for chunk in reader:
-                yield chunk, start
-                start += len(chunk)
+            ) as reader:
+                start = 2
+                for chunk in reader:
+                    yield chunk, start
+                    start += len(chunk)
+        except UnicodeEncodeError:  # pandas' Arrow-backed column index cannot hold undecodable header bytes
+            raise InvalidInput(f"{name}: the header row is not UTF-8; re-save the file as UTF-8") from None
         except pd.errors.EmptyDataError:
             raise InvalidInput(f"{name}: the file is empty; it needs a header row with thread_id and text") from None
         except pd.errors.ParserError as exc:
@@ -156,6 +160,11 @@ def _raw_chunks(path: Path, fmt: str) -> Iterator[tuple[pd.DataFrame, int]]:
             wb.close()
 
 
+def _printable(value: str) -> str:
+    """`value` itself, or its repr when it holds line breaks or other control characters (messages stay one line)."""
+    return value if value.isprintable() else repr(value)
+
+
 def _short(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
@@ -166,14 +175,33 @@ def _as_text(series: pd.Series, strip: bool = True) -> pd.Series:
     Kept as object dtype on purpose: pandas' Arrow strings cannot hold the surrogates that mark
     undecodable bytes, which we must report rather than crash on.
     """
+    values = series.tolist()
+    if all(type(v) is str for v in values):  # the usual case (CSV): no per-value type checks
+        return pd.Series([v.strip() for v in values] if strip else values, index=series.index, dtype=object)
     out = []
-    for v in series.tolist():
+    for v in values:
         if v is None or (isinstance(v, float) and v != v):
             v = ""
         elif not isinstance(v, str):
             v = str(v)
         out.append(v.strip() if strip else v)
     return pd.Series(out, index=series.index, dtype=object)
+
+
+def _bad_encoding(value: str) -> bool:
+    """Undecodable bytes (surrogates); an ASCII-only string, the usual case, is checked in O(1)."""
+    return not value.isascii() and _has_surrogate(value) is not None
+
+
+def _has_nul(value: str) -> bool:
+    """PostgreSQL text cannot hold NUL."""
+    return "\x00" in value
+
+
+def _py_datetimes(dates: pd.Series) -> list:
+    """UTC-aware `datetime`s, None for missing (vectorised conversion)."""
+    missing = dates.isna().tolist()
+    return [None if m else d for d, m in zip(dates.array.to_pydatetime().tolist(), missing)]
 
 
 def _mask(values: pd.Series, test) -> pd.Series:
@@ -201,11 +229,13 @@ def iter_clean_chunks(
     for frame, start in _raw_chunks(path, fmt):
         columns = [str(c) for c in frame.columns]
         frame.columns = columns
+        if any(_has_surrogate(c) for c in columns):
+            raise InvalidInput(f"{path.name}: the header row is not UTF-8; re-save the file as UTF-8")
         source = {f: mapping.get(f, f) for f in FIELDS}
         for req in REQUIRED:
             if source[req] not in columns:
                 raise InvalidInput(
-                    f"{path.name}: no column '{source[req]}' for {req} (columns found: {', '.join(columns[:12])}); "
+                    f"{path.name}: no column '{source[req]}' for {req} (columns found: {', '.join(_printable(c) for c in columns[:12])}); "
                     f"name it with --map {req}=COLUMN"
                 )
         for f, col in mapping.items():
@@ -232,15 +262,30 @@ def iter_clean_chunks(
         flag(_mask(text, lambda v: not v.strip()), "text", "empty text")
         for f in ("thread_id", "text", "user_id", "role", "department", "created_at"):
             s = ids if f == "thread_id" else text if f == "text" else opt[f]
-            if s is not None:
-                flag(_mask(s, _has_surrogate), f, "bad encoding (not UTF-8); re-save the file as UTF-8")
+            if s is None:
+                continue
+            values = s.tolist()
+            joined = "".join(values)  # one scan per column; rows are only examined when it finds something
+            if not joined.isascii():
+                flag(_mask(s, _bad_encoding), f, "bad encoding (not UTF-8); re-save the file as UTF-8")
+            if "\x00" in joined:
+                flag(_mask(s, _has_nul), f, "contains a NUL character (0x00), which cannot be stored")
+            limit = _MAX_LENGTH.get(f)
+            if limit and max(map(len, values), default=0) > limit:
+                flag(_mask(s, lambda v: len(v) > limit), f, f"longer than {limit} characters")
+        extra = [c for c in columns if c not in set(source.values())]
+        for c in extra:  # metadata is stored as JSON text: undecodable bytes cannot be encoded
+            if frame[c].dtype == object:
+                flag(_mask(frame[c], lambda v: v is not None and _has_surrogate(v if isinstance(v, str) else str(v))),
+                     c, "bad encoding (not UTF-8); re-save the file as UTF-8")
         dates = None
         if opt["created_at"] is not None:
             dates = _parse_dates(opt["created_at"])
             raw = opt["created_at"]
-            reasons = pd.Series([f"unparseable date {v[:40]!r}; use ISO 8601 like 2024-05-01T09:30:00Z"
-                                 for v in raw.tolist()], index=raw.index, dtype=object)
-            flag(dates.isna() & (raw != ""), "created_at", reasons)
+            unparsed = dates.isna() & (raw != "")
+            if unparsed.any():
+                reasons = raw[unparsed].map(lambda v: f"unparseable date {v[:40]!r}; use ISO 8601 like 2024-05-01T09:30:00Z")
+                flag(unparsed, "created_at", reasons.reindex(rows, fill_value=""))
         # duplicates inside the file (across chunks too)
         dup_reason = pd.Series("", index=rows, dtype=object)
         seen = state.seen
@@ -250,7 +295,7 @@ def iter_clean_chunks(
             if first is None:
                 seen[tid] = row
             else:
-                dup_reason.loc[row] = f"duplicate thread_id '{tid[:60]}' (first at row {first})"
+                dup_reason.loc[row] = f"duplicate thread_id '{_printable(tid[:60])}' (first at row {first})"
         flag(dup_reason != "", "thread_id", dup_reason)
 
         bad_rows = bad != ""
@@ -267,7 +312,6 @@ def iter_clean_chunks(
         state.truncated += int(over.sum())
         if over.any():
             t = pd.Series([v[:truncate_at] if o else v for v, o in zip(t.tolist(), over.tolist())], index=t.index, dtype=object)
-        extra = [c for c in columns if c not in set(source.values())]
         meta = [None] * int(keep.sum())
         if extra:
             recs = frame.loc[keep, extra].astype(object).where(frame.loc[keep, extra].notna(), None).to_dict("records")
@@ -287,6 +331,6 @@ def iter_clean_chunks(
             user_id=opt_list("user_id"),
             role=opt_list("role"),
             department=opt_list("department"),
-            created_at=[None if pd.isna(d) else d for d in dates[keep].tolist()] if dates is not None else [None] * len(t),
+            created_at=_py_datetimes(dates[keep]) if dates is not None else [None] * len(t),
             meta=meta,
         )

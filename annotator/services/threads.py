@@ -69,12 +69,14 @@ def import_threads(
         for chunk in iter_clean_chunks(path, mapping=mapping, fmt=fmt, truncate_at=truncate_at, state=state):
             if strict and state.problems:
                 break
-            if sqlite:
-                dates = [None if d is None else d.strftime("%Y-%m-%d %H:%M:%S.%f") for d in chunk.created_at]
+            if sqlite:  # SQLAlchemy's SQLite DateTime text format; the dates are UTC, so the offset is dropped
+                dates = [None if d is None else d.isoformat(" ", "microseconds")[:26] for d in chunk.created_at]
             else:
-                dates = [None if d is None else d.to_pydatetime() for d in chunk.created_at]
-            groups = {}
-            role_groups = [groups.setdefault(r, role_group(r)) if r is not None else None for r in chunk.role]
+                dates = chunk.created_at
+            groups: dict[str | None, str | None] = {None: None}
+            for r in set(chunk.role) - groups.keys():
+                groups[r] = role_group(r)
+            role_groups = [groups[r] for r in chunk.role]
             cur.executemany(sql, list(zip(chunk.external_id, chunk.text, chunk.char_count, chunk.truncated,
                                           chunk.user_id, chunk.role, role_groups, chunk.department, dates,
                                           chunk.meta)))
