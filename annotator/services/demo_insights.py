@@ -50,7 +50,7 @@ def _spike_week(session: Session) -> pd.Timestamp | None:
     first, last = (pd.Timestamp(t).tz_localize(None) if pd.Timestamp(t).tzinfo is None
                    else pd.Timestamp(t).tz_convert("UTC").tz_localize(None) for t in (first, last))
     day = (first + (last - first) * 2 / 3).normalize()
-    return day - pd.Timedelta(days=day.dayofweek)
+    return day - pd.Timedelta(days=day.day_of_week)
 
 
 def plant_spike(engine: Engine, *, run_id: int, seed: int, size: int = SPIKE_SIZE) -> int:

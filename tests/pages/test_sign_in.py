@@ -140,7 +140,7 @@ def test_sso_service_refuses_inactive_accounts_and_never_creates_one(db):
         token_for_sso(db, username="bo@hospital.example", secret=DEMO_SECRET)
     with pytest.raises(NotAllowed):
         token_for_sso(db, username="new@hospital.example", secret=DEMO_SECRET)
-    assert db.query(Account).count() == 1
+    assert len(db.execute(select(Account)).all()) == 1
     assert sso_identities({"email": "A@x.org", "preferred_username": "a@X.org", "name": "A"}) == ["A@x.org"]
     assert sso_identities({"email": "", "preferred_username": "ada"}) == ["ada"]
     assert sso_identities({}) == []
