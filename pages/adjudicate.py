@@ -75,7 +75,7 @@ with ui.session() as s:
     decision = adj.get_decision(s, rnd.id, current)
 left, right = st.columns([3, 2], gap="large")
 with left:
-    badge = f" <span class='badge'>truncated</span>" if thread.truncated else ""
+    badge = " <span class='badge'>truncated</span>" if thread.truncated else ""
     st.markdown(f"#### Thread {thread.external_id}{badge}", unsafe_allow_html=True)
     with st.container(height=420, border=True):
         st.markdown(ui.thread_html(thread.text), unsafe_allow_html=True)

@@ -15,21 +15,22 @@ Formats:
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from annotator.reports.charts import confusion_heatmap_png, horizontal_bars_png, img_tag
+from annotator.reports.common import DASH as _DASH, esc as _esc, html_table, md_table as _md_table, num as _num, pct as _pct
+from annotator.reports.common import csv_text, md_cell as _md_cell
+
+
+def _html_table(header, rows, numeric_from: int = 1) -> str:
+    return html_table(header, rows, numeric_from)
 
 __all__ = ["DEFAULT_RESOLUTION", "FORMATS", "methods_paragraph", "render_agreement"]
 
 FORMATS = ("json", "csv", "md", "html")
 DEFAULT_RESOLUTION = "by consensus discussion or adjudication by a third reviewer"
-_DASH = "—"
-_CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def render_agreement(report: Mapping[str, Any], fmt: str, *, title: str, resolution: str | None = None) -> str:
@@ -46,7 +47,7 @@ def render_agreement(report: Mapping[str, Any], fmt: str, *, title: str, resolut
     if fmt == "json":
         return json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False)
     if fmt == "csv":
-        return _render_csv(report)
+        return csv_text(_csv_rows(report))
     if fmt == "md":
         return _render_markdown(report, title, resolution)
     if fmt == "html":
@@ -57,22 +58,6 @@ def render_agreement(report: Mapping[str, Any], fmt: str, *, title: str, resolut
 # --------------------------------------------------------------------------- #
 # Numbers in words
 # --------------------------------------------------------------------------- #
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return _DASH
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _pct(value: float | None) -> str:
-    return _DASH if value is None else f"{100 * value:.1f}%"
-
-
 def _ci(pair: Sequence[float | None] | None) -> str:
     if not pair or pair[0] is None or pair[1] is None:
         return _DASH
@@ -212,14 +197,6 @@ _HEADLINE_HEADER = ["Measure", "Value", "95% CI", "Note"]
 # --------------------------------------------------------------------------- #
 # CSV
 # --------------------------------------------------------------------------- #
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_CSV_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
@@ -255,28 +232,9 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[Any, Any, Any, Any]]:
                 yield key, name, "", item if _is_scalar(item) else json.dumps(item, allow_nan=False)
 
 
-def _render_csv(report: Mapping[str, Any]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["section", "key", "subkey", "value"])
-    for row in _csv_rows(report):
-        writer.writerow([_csv_cell(cell) for cell in row])
-    return buffer.getvalue()
-
-
 # --------------------------------------------------------------------------- #
 # Markdown
 # --------------------------------------------------------------------------- #
-def _md_cell(text: Any) -> str:
-    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
-
-
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-    return lines + [""]
-
-
 def _render_markdown(report: Mapping[str, Any], title: str, resolution: str | None) -> str:
     lines = [f"# {_md_cell(title)}", "", "## Methods", "", _md_cell(methods_paragraph(report, resolution)), ""]
     lines += ["## Headline measures", "", *_md_table(_HEADLINE_HEADER, _headline_rows(report))]
@@ -324,23 +282,6 @@ section.page{page-break-before:always;break-before:page}
 a{color:inherit;text-decoration:none}
 }
 """
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{_esc(c)}</td>' if i >= numeric_from else f"<td>{_esc(c)}</td>" for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _figures(report: Mapping[str, Any]) -> list[str]:

@@ -14,7 +14,6 @@ Formats:
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -24,12 +23,14 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from annotator.reports.common import DASH as _DASH, html_table, md_table as _md_table, num as _num, pct as _pct
+from annotator.reports.common import csv_text, md_cell as _md_cell
+
+_html_table = html_table
 
 __all__ = ["FORMATS", "render_model_report", "summary_sentences"]
 
 FORMATS = ("json", "csv", "md", "html")
-_DASH = "—"
-_CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def render_model_report(report: Mapping[str, Any], fmt: str, *, title: str) -> str:
@@ -41,7 +42,7 @@ def render_model_report(report: Mapping[str, Any], fmt: str, *, title: str) -> s
     if fmt == "json":
         return json.dumps({"title": title, **report}, indent=2, allow_nan=False)
     if fmt == "csv":
-        return _render_csv(report)
+        return csv_text(_csv_rows(report))
     if fmt == "md":
         return _render_markdown(report, title)
     if fmt == "html":
@@ -59,18 +60,6 @@ _HEADLINE = (
     ("cohen_kappa", "Cohen's kappa"),
 )
 _COUNTS = ("n", "n_consensus", "n_failed", "n_out_of_codebook", "n_missing", "n_boot", "seed")
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return _DASH
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _ci(pair: Sequence[float] | None) -> str:
@@ -122,10 +111,6 @@ def _confusion_rows(labels: list[str], matrix: list[list[int]]) -> list[list[str
     return [[truth, *map(str, row)] for truth, row in zip(labels, matrix, strict=True)]
 
 
-def _pct(value: float | None) -> str:
-    return _DASH if value is None else f"{100 * value:.1f}%"
-
-
 def summary_sentences(report: Mapping[str, Any]) -> list[str]:
     """Plain-words summary of the comparison (a few short sentences)."""
     n = report.get("n", 0)
@@ -162,14 +147,6 @@ def summary_sentences(report: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- #
 # CSV
 # --------------------------------------------------------------------------- #
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_CSV_FORMULA_PREFIXES):
-        return "'" + value  # keep spreadsheets from evaluating user-supplied names
-    return value
-
-
 def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[str, str, str, Any]]:
     for key in _COUNTS:
         if key in report:
@@ -206,29 +183,9 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[str, str, str, Any]]:
         yield ("undefined", measure, "reason", reason)
 
 
-def _render_csv(report: Mapping[str, Any]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["section", "key", "subkey", "value"])
-    for row in _csv_rows(report):
-        writer.writerow([_csv_cell(cell) for cell in row])
-    return buffer.getvalue()
-
-
 # --------------------------------------------------------------------------- #
 # Markdown
 # --------------------------------------------------------------------------- #
-def _md_cell(text: str) -> str:
-    flat = html.escape(" ".join(str(text).split()), quote=False)
-    return flat.replace("\\", "\\\\").replace("|", "\\|")
-
-
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-    return lines + [""]
-
-
 def _render_markdown(report: Mapping[str, Any], title: str) -> str:
     lines = [f"# {_md_cell(title)}", "", _md_cell(" ".join(summary_sentences(report))), ""]
     lines += [
@@ -269,12 +226,6 @@ th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
 .meta{color:#555;font-size:.9rem}img{max-width:100%;height:auto}
 @media print{body{margin:0;max-width:none;font-size:10pt}h2{break-after:avoid}table,img{break-inside:avoid}.summary{border:1px solid #999}}
 """
-
-
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _heatmap_png(labels: list[str], matrix: list[list[int]]) -> str | None:

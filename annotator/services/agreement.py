@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from annotator.data.models import Account, CodebookVersion, Label, Thread
 from annotator.services.adjudication import consensus_frame
-from annotator.services.codebook import category_names
+from annotator.services.codebook import category_names, chain_renames
 from annotator.services.rounds import require_round
 from annotator.stats.agreement import agreement_report
 
@@ -40,14 +40,8 @@ def ratings_frame(session: Session, round_names: list[str]) -> pd.DataFrame:
 
 def codebook_renames(session: Session) -> dict[str, str]:
     """Old category name -> its name in the newest version, following every version's renames."""
-    chain: dict[str, str] = {}
-    for (renames,) in session.execute(select(CodebookVersion.renames).order_by(CodebookVersion.version)).all():
-        for old, new in (renames or {}).items():
-            for k, v in list(chain.items()):
-                if v == old:
-                    chain[k] = new
-            chain[old] = new
-    return {k: v for k, v in chain.items() if k != v}
+    steps = session.execute(select(CodebookVersion.renames).order_by(CodebookVersion.version)).scalars()
+    return chain_renames(steps)
 
 
 def resolution_text(provenance_counts: Counter, pending: int) -> str:

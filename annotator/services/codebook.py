@@ -90,6 +90,19 @@ def parse_codebook(path: Path | str) -> CodebookDraft:
                          categories=cats, renames={str(k): str(v) for k, v in renames.items()})
 
 
+def chain_renames(steps) -> dict[str, str]:
+    """Old category name -> its name after every step, following each step's renames in order
+    (a rename then a merge maps the oldest name to the newest). Identity pairs are dropped."""
+    chain: dict[str, str] = {}
+    for renames in steps:
+        for old, new in (renames or {}).items():
+            for k, v in list(chain.items()):
+                if v == old:
+                    chain[k] = new
+            chain[old] = new
+    return {k: v for k, v in chain.items() if k != v}
+
+
 def get_version(session: Session, version: int | None = None) -> CodebookVersion | None:
     """The given codebook version, or the newest one."""
     stmt = select(CodebookVersion)

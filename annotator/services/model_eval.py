@@ -110,7 +110,7 @@ def disagreements(session: Session, run_ref: str | int, *, round_name: str | Non
             continue
         tag = tags.get(tid)
         out.append({"thread_pk": tid, "thread_id": ext, "consensus": consensus[ext],
-                    "model": cat if status == "ok" else f"(failed)", "rationale": rationale, "confidence": conf,
+                    "model": cat if status == "ok" else "(failed)", "rationale": rationale, "confidence": conf,
                     "tag": tag.tag if tag else None, "comment": tag.comment if tag else ""})
     return pd.DataFrame(out, columns=["thread_pk", "thread_id", "consensus", "model", "rationale", "confidence", "tag",
                                       "comment"])

@@ -56,7 +56,7 @@ from annotator.services import audit
 from annotator.services.adjudication import consensus_map, definition_problems
 from annotator.services.agreement import agreement_for_rounds, codebook_renames
 from annotator.services.classify import specs_for
-from annotator.services.codebook import (CategoryDraft, CodebookDraft, draft_of, list_versions, require_version,
+from annotator.services.codebook import (CategoryDraft, chain_renames, CodebookDraft, draft_of, list_versions, require_version,
                                          save_version)
 from annotator.services.model_eval import compare_run, error_tags
 from annotator.services.rounds import list_rounds, require_round
@@ -257,15 +257,7 @@ def retire_category(session: Session, *, name: str, note: str = "", actor: str) 
 # --- differences between versions ---------------------------------------------------------------------
 
 def _chain(steps: Sequence[Mapping[str, str] | None]) -> dict[str, str]:
-    """Old name -> name after every step, following renames in order (the rule of codebook_renames)."""
-    chain: dict[str, str] = {}
-    for renames in steps:
-        for old, new in (renames or {}).items():
-            for k, v in list(chain.items()):
-                if v == old:
-                    chain[k] = new
-            chain[old] = new
-    return {k: v for k, v in chain.items() if k != v}
+    return chain_renames(steps)
 
 
 def _fields(c: CategoryDraft) -> dict[str, str]:

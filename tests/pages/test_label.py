@@ -87,7 +87,7 @@ def test_skip_moves_the_thread_to_the_end(page, db, world):
 
 
 def test_resume_in_a_new_session_continues_at_the_first_unlabeled(page, app, db, world):
-    at = _label(_label(page))
+    _label(_label(page))
     expected = _queue(db, world)[2]
     fresh = open_page(app(world.reviewer), "label.py")
     assert current_thread(fresh) == expected
