@@ -53,10 +53,11 @@ FREQUENT_MIN_THREADS = 6  # "frequent users": more than five threads, as in the 
 UNKNOWN_GROUP = "unknown"
 NO_DEPARTMENT = "(none)"
 NO_ROLE = "(none)"
+NO_ROLE = "(none)"
 UNMAPPED = "Unmapped"
 CLINICAL_MEDHELM = "Clinical Decision Support"
 OTHER_CATEGORY = "Other"
-CUBE_DIMS = ("department", "role_group", "day", "frequent")
+CUBE_DIMS = ("department", "role_group", "role", "day", "frequent")
 _CHUNK = 5000
 
 
@@ -174,7 +175,7 @@ def _frequent_users():
 def _dimensions(dialect: str) -> list[ColumnElement]:
     """SQL expressions of ``CUBE_DIMS``, in order."""
     return [func.coalesce(Thread.department, NO_DEPARTMENT), func.coalesce(Thread.role_group, UNKNOWN_GROUP),
-            period_expr(dialect, "D"), case((Thread.user_id.in_(_frequent_users()), 1), else_=0)]
+            func.coalesce(Thread.role, NO_ROLE), period_expr(dialect, "D"), case((Thread.user_id.in_(_frequent_users()), 1), else_=0)]
 
 
 def _utc_midnight(d: date) -> datetime:
@@ -203,14 +204,14 @@ def filter_clauses(filters: Filters) -> list[ColumnElement]:
     return out
 
 
-def model_cube(session: Session, run_id: int | None, *, roles: Sequence[str] = ()) -> pd.DataFrame:
+def model_cube(session: Session, run_id: int | None) -> pd.DataFrame:
     """Threads per (``CUBE_DIMS``, model category) for a run, in one GROUP BY over thread LEFT JOIN prediction.
 
     ``category`` is None for threads without an ``ok`` prediction of the run (or when ``run_id`` is
     None), so the cube also counts the whole population. Raw category names (not renamed). This is
     the expensive query (one pass over the corpus); it depends only on the run and the stored rows,
-    so callers cache it (see :func:`data_version`) and filter it with :func:`filter_cube`. ``roles``
-    restricts it in SQL (the role is not a cube dimension).
+    so callers cache it (see :func:`data_version`, :func:`stored_cube`) and filter it with
+    :func:`filter_cube`: every dashboard filter, role included, is a cube dimension.
     """
     dims = _dimensions(session.get_bind().dialect.name)
     if run_id is None:
@@ -219,8 +220,6 @@ def model_cube(session: Session, run_id: int | None, *, roles: Sequence[str] = (
         stmt = (select(*dims, Prediction.category, func.count()).select_from(Thread)
                 .outerjoin(Prediction, and_(Prediction.thread_id == Thread.id, Prediction.run_id == run_id,
                                             Prediction.status == "ok")))
-    if roles:
-        stmt = stmt.where(Thread.role.in_(list(roles)))
     stmt = stmt.group_by(*(literal_column(str(i + 1)) for i in range(len(dims) + 1)))
     rows = session.execute(stmt).all()
     cube = pd.DataFrame(rows, columns=[*CUBE_DIMS, "category", "n"])
@@ -265,7 +264,7 @@ def stored_cube(session: Session, run_id: int | None) -> pd.DataFrame:
 
 
 def filter_cube(cube: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    """The cube rows inside the filters (all but ``roles``, which :func:`model_cube` applies in SQL)."""
+    """The cube rows inside the filters."""
     keep = pd.Series(True, index=cube.index)
     if filters.start or filters.end:
         day = cube["day"]
@@ -278,6 +277,8 @@ def filter_cube(cube: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         keep &= cube["department"].isin(filters.departments)
     if filters.role_groups:
         keep &= cube["role_group"].isin(filters.role_groups)
+    if filters.roles:
+        keep &= cube["role"].isin(filters.roles)
     if filters.frequent_only:
         keep &= cube["frequent"] == 1
     return cube[keep]
@@ -298,7 +299,7 @@ def _frequent_flags(session: Session, user_ids: set[str]) -> set[str]:
 def _consensus_delta(session: Session, basis: LabelBasis, filters: Filters) -> pd.DataFrame:
     """Per consensus thread in the filter: -1 at its model cell (category None if no ok prediction),
     +1 at its consensus cell. Columns ``CUBE_DIMS, category, n_model, n_consensus``."""
-    dims = _dimensions(session.get_bind().dialect.name)[:3]  # the frequent flag is computed below
+    dims = _dimensions(session.get_bind().dialect.name)[:4]  # the frequent flag is computed below
     where = filter_clauses(replace(filters, frequent_only=False))
     rows = []
     ids = sorted(basis.consensus)
@@ -313,12 +314,12 @@ def _consensus_delta(session: Session, basis: LabelBasis, filters: Filters) -> p
         rows.extend(session.execute(stmt.where(Thread.id.in_(chunk), *where)).all())
     frequent = _frequent_flags(session, {r[1] for r in rows if r[1] is not None})
     delta: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for tid, user, department, group, day, model in rows:
+    for tid, user, department, group, role, day, model in rows:
         flag = int(user in frequent)
         if filters.frequent_only and not flag:
             continue
-        delta[(department, group, day, flag, model)][0] -= 1
-        delta[(department, group, day, flag, basis.consensus[tid])][1] += 1
+        delta[(department, group, role, day, flag, model)][0] -= 1
+        delta[(department, group, role, day, flag, basis.consensus[tid])][1] += 1
     return pd.DataFrame([(*k, m, c) for k, (m, c) in delta.items()],
                         columns=[*CUBE_DIMS, "category", "n_model", "n_consensus"])
 
@@ -327,11 +328,10 @@ def effective_cube(session: Session, basis: LabelBasis, filters: Filters, cube: 
     """Threads per (``CUBE_DIMS``, effective category) inside the filters, consensus corrected, renamed.
 
     Columns ``CUBE_DIMS, category, n, n_consensus, n_model``; ``category`` None counts threads
-    with no label at all. ``cube`` is a cached :func:`model_cube` of ``basis.run_id`` (built here if
-    None; always rebuilt in SQL when ``filters.roles`` is set).
+    with no label at all. ``cube`` is a cached :func:`model_cube` of ``basis.run_id`` (built here if None).
     """
-    if cube is None or filters.roles:
-        cube = model_cube(session, basis.run_id, roles=filters.roles)
+    if cube is None:
+        cube = model_cube(session, basis.run_id)
     base = filter_cube(cube, filters).rename(columns={"n": "n_model"}).assign(n_consensus=0)
     both = pd.concat([base, _consensus_delta(session, basis, filters)], ignore_index=True)
     names = both["category"].dropna().unique()
@@ -519,16 +519,17 @@ def build_dashboard(session: Session, *, run_id: int | None, filters: Filters | 
 def filter_options(session: Session, cube: pd.DataFrame | None = None) -> dict[str, Any]:
     """Values for the filter widgets: departments, roles, role groups, first and last thread date (UTC).
 
-    With a cached :func:`model_cube`, departments and dates come from it; roles always need SQL.
+    With a cached :func:`model_cube`, everything comes from it; otherwise from SQL.
     """
-    roles = [r for (r,) in session.execute(select(Thread.role).where(Thread.role.is_not(None)).distinct()
-                                           .order_by(Thread.role)).all()]
     groups = ["clinician", "non-clinician", UNKNOWN_GROUP]
     if cube is not None:
         days = cube["day"].dropna()
         departments = sorted(d for d in cube["department"].unique() if d != NO_DEPARTMENT)
+        roles = sorted(r for r in cube["role"].unique() if r != NO_ROLE)
         first, last = (date.fromisoformat(days.min()), date.fromisoformat(days.max())) if len(days) else (None, None)
         return {"departments": departments, "roles": roles, "role_groups": groups, "first": first, "last": last}
+    roles = [r for (r,) in session.execute(select(Thread.role).where(Thread.role.is_not(None)).distinct()
+                                           .order_by(Thread.role)).all()]
     departments = [d for (d,) in session.execute(select(Thread.department).where(Thread.department.is_not(None))
                                                  .distinct().order_by(Thread.department)).all()]
     first = session.execute(select(func.min(Thread.created_at))).scalar()  # two queries: each is one index probe
