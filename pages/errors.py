@@ -7,6 +7,7 @@ from annotator.errors import AnnotatorError
 from annotator.services.classify import list_runs
 from annotator.services.labeling import get_thread
 from annotator.services.model_eval import ERROR_TAGS, disagreements, tag_error
+from annotator.services.adjudication import default_round_name
 from annotator.services.rounds import list_rounds
 
 user = ui.require_user("lead", "admin")
@@ -15,12 +16,13 @@ ui.show_flash()
 with ui.session() as s:
     runs = list_runs(s)
     rounds = [r.name for r in list_rounds(s)]
+    preferred = default_round_name(s)
 if not runs or not rounds:
     st.info("Classify a round and adjudicate it first.")
     st.stop()
 cols = st.columns(3)
 run_id = cols[0].selectbox("Run", [r.id for r in runs], format_func=lambda i: f"#{i}", key="errors.run")
-round_name = cols[1].selectbox("Round (consensus)", rounds, index=len(rounds) - 1, key="errors.round")
+round_name = cols[1].selectbox("Round (consensus)", rounds, index=rounds.index(preferred) if preferred in rounds else len(rounds) - 1, key="errors.round")
 only_untagged = cols[2].checkbox("Only untagged", value=True, key="errors.untagged")
 try:
     with ui.session() as s:

@@ -9,6 +9,7 @@ from annotator.errors import AnnotatorError
 from annotator.reports.model import render_model_report
 from annotator.services import classify as svc
 from annotator.services.model_eval import compare_run
+from annotator.services.adjudication import default_round_name
 from annotator.services.rounds import list_rounds
 
 user = ui.require_user("lead", "admin")
@@ -17,6 +18,7 @@ ui.show_flash()
 cfg_settings = ui.settings()
 with ui.session() as s:
     rounds = [r.name for r in list_rounds(s)]
+    preferred = default_round_name(s)
     runs = svc.list_runs(s)
 
 tab_run, tab_compare, tab_prompt = st.tabs(["Classify", "Compare with consensus", "Prompt"])
@@ -77,7 +79,7 @@ with tab_compare:
     else:
         cols = st.columns(3)
         run_id = cols[0].selectbox("Run", [r.id for r in runs], format_func=lambda i: f"#{i}")
-        round_name = cols[1].selectbox("Round (consensus)", rounds, index=len(rounds) - 1)
+        round_name = cols[1].selectbox("Round (consensus)", rounds, index=rounds.index(preferred) if preferred in rounds else len(rounds) - 1)
         n_boot = cols[2].number_input("Bootstrap resamples", 0, 5000, 1000, step=100)
         if st.button("Compare", type="primary", key="model.compare"):
             try:
