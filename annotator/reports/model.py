@@ -186,6 +186,25 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[str, str, str, Any]]:
 # --------------------------------------------------------------------------- #
 # Markdown
 # --------------------------------------------------------------------------- #
+_REVEAL_HEADER = ["Measure", "Value"]
+
+
+def _reveal_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """The reveal step (automation bias): how often reviewers switched to the model after seeing it."""
+    r = report.get("reveal") or {}
+    if not r:
+        return []
+    return [
+        ["Revealed cases", _num(r.get("n_cases"))],
+        ["Model differed from the blind label", _num(r.get("n_model_differed"))],
+        ["Switched to the model's label", f"{_num(r.get('n_switched_to_model'))} ({_pct(r.get('switch_rate'))})"],
+        ["Switch rate when the model was right", _pct(r.get("switch_rate_model_right"))],
+        ["Switch rate when the model was wrong", _pct(r.get("switch_rate_model_wrong"))],
+        ["Switches toward the consensus", _num(r.get("n_toward_consensus"))],
+        ["Switches away from the consensus", _num(r.get("n_away_from_consensus"))],
+    ]
+
+
 def _render_markdown(report: Mapping[str, Any], title: str) -> str:
     lines = [f"# {_md_cell(title)}", "", _md_cell(" ".join(summary_sentences(report))), ""]
     lines += [
@@ -207,6 +226,8 @@ def _render_markdown(report: Mapping[str, Any], title: str) -> str:
     if labels:
         lines += ["## Confusion matrix (rows: consensus, columns: model)", ""]
         lines += _md_table(["Consensus / Model", *labels], _confusion_rows(labels, matrix))
+    if _reveal_rows(report):
+        lines += ["## Reveal step (automation bias)", ""] + _md_table(_REVEAL_HEADER, _reveal_rows(report))
     undefined = report.get("undefined", {})
     if undefined:
         lines += ["## Undefined measures", ""]
@@ -287,6 +308,8 @@ def _render_html(report: Mapping[str, Any], title: str) -> str:
             alt = "Confusion heatmap: consensus rows, model columns"
             parts.append(f'<img alt="{alt}" src="data:image/png;base64,{png}">')
         parts.append(_html_table(["Consensus / Model", *labels], _confusion_rows(labels, matrix)))
+    if _reveal_rows(report):
+        parts += ["<h2>Reveal step (automation bias)</h2>", _html_table(_REVEAL_HEADER, _reveal_rows(report))]
     undefined = report.get("undefined", {})
     if undefined:
         items = "".join(f"<li><code>{esc(k)}</code>: {esc(v)}</li>" for k, v in undefined.items())

@@ -101,3 +101,16 @@ def test_empty_report_renders_everywhere() -> None:
 def test_unknown_format_raises(report: dict) -> None:
     with pytest.raises(ValueError, match="unknown format 'pdf'; expected one of json, csv, md, html"):
         render_model_report(report, "pdf", title="t")
+
+
+def test_reveal_step_is_reported_in_markdown_and_html():
+    from annotator.reports.model import render_model_report
+
+    report = {"n": 0, "n_failed": 0, "undefined": {}, "reveal": {
+        "n_cases": 10, "n_model_differed": 4, "n_switched_to_model": 3, "switch_rate": 0.75,
+        "switch_rate_model_right": 1.0, "switch_rate_model_wrong": 0.5, "n_toward_consensus": 2,
+        "n_away_from_consensus": 1}}
+    md = render_model_report(report, "md", title="t")
+    assert "Reveal step (automation bias)" in md and "| Switched to the model's label | 3 (75.0%) |" in md
+    assert "Reveal step (automation bias)" in render_model_report(report, "html", title="t")
+    assert "Reveal step" not in render_model_report({"n": 0, "undefined": {}}, "md", title="t")
