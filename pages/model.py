@@ -8,7 +8,7 @@ from annotator import ui
 from annotator.errors import AnnotatorError
 from annotator.reports.model import render_model_report
 from annotator.services import classify as svc
-from annotator.services.model_eval import compare_run
+from annotator.services.model_eval import compare_run, compare_two_runs
 from annotator.services.adjudication import default_round_name
 from annotator.services.rounds import list_rounds
 
@@ -103,6 +103,28 @@ with tab_compare:
             for col, f in zip(dl, ["html", "md", "json", "csv"]):
                 col.download_button(f"Download {f.upper()}", render_model_report(rep, f, title=title),
                                     file_name=f"model_run_{rep['run_id']}.{f}", key=f"model.dl.{f}")
+
+    if len(runs) >= 2:
+        with st.expander("Run against run (two models, or two codebook versions)"):
+            pick = st.columns(2)
+            run_a = pick[0].selectbox("Run A", [r.id for r in runs], format_func=lambda i: f"#{i}", key="model.run_a")
+            run_b = pick[1].selectbox("Run B", [r.id for r in runs], index=1, format_func=lambda i: f"#{i}",
+                                      key="model.run_b")
+            if st.button("Compare runs", key="model.compare_runs"):
+                try:
+                    with ui.session() as s:
+                        both = compare_two_runs(s, run_a, run_b)
+                except AnnotatorError as exc:
+                    st.error(str(exc))
+                else:
+                    fmt2 = lambda v, d=3: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
+                    m = st.columns(3)
+                    m[0].metric("Threads in both", both["n"])
+                    m[1].metric("Agreement", f"{fmt2(both['percent_agreement'], 1)}%")
+                    m[2].metric("Cohen's κ", fmt2(both["cohen_kappa"]))
+                    cm = both["confusion_matrix"]
+                    st.dataframe({"run A \\ run B": cm["labels"], **{b: [row[j] for row in cm["matrix"]]
+                                  for j, b in enumerate(cm["labels"])}}, hide_index=True, width="stretch")
 
 with tab_prompt:
     ext = st.text_input("Thread id", key="model.prompt_thread")

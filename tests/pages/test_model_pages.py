@@ -101,6 +101,18 @@ def test_model_page_compares_a_run_with_the_consensus(app, world, fake, db, app_
     assert metrics["Accuracy"] == "1.000" and metrics["Compared / failed"] == "6 / 0"
 
 
+def test_model_page_compares_two_runs(app, world, fake, app_db):
+    run_model(app_db, fake, "Research", world.round_name)
+    res = classify_llm(app_db, LLMConfig(base_url=fake.base_url, api_key="test", model="other-model", max_retries=0),
+                       round_name=world.round_name)
+    assert res.ok == 6
+    at = open_page(app(world.lead), "model.py")
+    at = click(at, "model.compare_runs")
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Threads in both"] == "6" and metrics["Agreement"] == "100.0%"
+
+
 def test_model_prompt_tab_shows_the_exact_prompt(app, world, fake, db):
     thread = db.execute(select(Thread).order_by(Thread.id)).scalars().first()
     at = open_page(app(world.lead), "model.py")
