@@ -354,6 +354,8 @@ def classify(c: Context, round_name, all_threads, backend, model, base_url, conc
 
     if bool(round_name) == bool(all_threads):
         raise click.UsageError("give exactly one of --round NAME or --all")
+    if (no_wait or poll_seconds != 30.0) and not batch:
+        raise click.UsageError("--no-wait and --poll-seconds go with --batch")
     if backend == "local":
         if dry_run:
             click.echo("local backend: no requests, no cost")

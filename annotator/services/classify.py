@@ -8,6 +8,7 @@ never stored or logged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -180,7 +181,15 @@ class RunSummary:
     status: str
 
 
-_INSERT_PREDICTION = insert(Prediction.__table__)
+@functools.lru_cache(maxsize=4)
+def _insert_prediction(dialect: str):
+    """INSERT ... ON CONFLICT (run_id, thread_id) DO NOTHING: when two processes resume the same run,
+    the first stored answer for a thread stands and the other is dropped instead of failing the run."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(Prediction.__table__).on_conflict_do_nothing(index_elements=["run_id", "thread_id"])
 
 
 def _store_outcome(db: Engine | Connection, run_id: int, thread_id: int, key: str, outcome: Outcome) -> None:
@@ -190,12 +199,13 @@ def _store_outcome(db: Engine | Connection, run_id: int, thread_id: int, key: st
                raw=outcome.raw if outcome.status == "failed" else None, error=outcome.error,
                prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cache_key=key,
                cached=False, created_at=utcnow())
+    stmt = _insert_prediction(db.dialect.name)
     if isinstance(db, Connection):
-        db.execute(_INSERT_PREDICTION, row)
+        db.execute(stmt, row)
         db.commit()
         return
     with db.begin() as conn:
-        conn.execute(_INSERT_PREDICTION, row)
+        conn.execute(stmt, row)
 
 
 def _finish(engine: Engine, run_id: int, *, model: str, batch: bool, price_table: str | None, requests: int,

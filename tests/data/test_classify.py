@@ -495,3 +495,35 @@ def test_local_backend_without_consensus_says_what_to_do(db_url, session):
     res = run_cli(["classify", "--all", "--backend", "local"], db_url)
     assert res.exit_code == 1
     assert "needs consensus labels of at least two categories" in res.stderr
+
+
+def test_a_second_answer_for_the_same_thread_of_a_run_is_dropped_not_an_error(db_url):
+    """Two processes resuming the same run may both answer a thread: the first stored answer stands."""
+    from sqlalchemy import func, select
+
+    from annotator.data.engine import ensure_schema, make_engine
+    from annotator.data.models import ModelRun, Prediction, Thread
+    from annotator.llm.client import Outcome
+    from annotator.services.classify import _store_outcome
+    from tests.factories import make_round
+
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    try:
+        from sqlmodel import Session
+
+        with Session(engine) as s:
+            rnd = make_round(s).round
+            run = ModelRun(backend="openai", model="m", codebook_version_id=rnd.codebook_version_id)
+            s.add(run)
+            s.commit()
+            run_id = run.id
+            thread_id = s.execute(select(Thread.id).limit(1)).scalar_one()
+        _store_outcome(engine, run_id, thread_id, "k", Outcome(status="ok", category="A"))
+        _store_outcome(engine, run_id, thread_id, "k", Outcome(status="ok", category="B"))
+        with engine.connect() as conn:
+            rows = conn.execute(select(Prediction.category).where(Prediction.run_id == run_id)).scalars().all()
+            assert rows == ["A"]
+            assert conn.execute(select(func.count()).select_from(Prediction)).scalar_one() == 1
+    finally:
+        engine.dispose()
