@@ -446,10 +446,10 @@ def serve(c: Context, host, port, demo):
     from annotator.services.demo import disable_demo_accounts, load_demo
 
     settings = c.settings.model_copy(update={"demo": demo or c.settings.demo})
-    env = dict(os.environ, ANNOTATOR_DATABASE_URL=settings.database_url)
+    env = dict(os.environ, ANNOTATOR_DATABASE_URL=settings.database_url)  # the app process inherits the settings
     if settings.demo:
         env["ANNOTATOR_DEMO"] = "1"
-        creds = load_demo(c.engine, password=os.environ.get("ANNOTATOR_DEMO_PASSWORD"))
+        creds = load_demo(c.engine, password=settings.demo_password)
         click.echo("Demo accounts (passwords are new on every demo start):")
         for user, pw in creds.items():
             click.echo(f"  {user:<12} {pw}")

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     database_url: str = Field(default=f"sqlite:///{DEFAULT_SQLITE}")
     truncate_at: int = Field(default=32_000, ge=100)
     demo: bool = False
+    demo_password: str | None = Field(default=None, description="Fixed demo passwords (tests); random when unset.")
     secret_key: str = Field(default="", description="Signs session tokens; required outside demo mode.")
     session_hours: float = Field(default=12.0, gt=0)
     max_failed_logins: int = Field(default=5, ge=1)
