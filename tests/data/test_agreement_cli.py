@@ -17,32 +17,10 @@ from annotator.services import adjudication as adj
 from annotator.services.demo import PILOT_REVIEWERS, PILOT_ROUND, load_demo
 from annotator.services.rounds import require_round
 from tests.factories import run_cli, thread_frame, write_threads_file
+from tests.published import FLEISS_WIKIPEDIA, KRIPPENDORFF_2011
 
 _ = None
 
-# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 coders x 12 units,
-# nominal, with missing values: alpha = 0.743.
-KRIPPENDORFF_2011 = {
-    "A": [1, 2, 3, 3, 2, 1, 4, 1, 2, _, _, _],
-    "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, _, 3],
-    "C": [_, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, _],
-    "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, _],
-}
-
-# Wikipedia, "Fleiss' kappa", worked example (the table of tests/unit/test_agreement.py): 10 subjects,
-# 14 raters, 5 categories; each row counts the raters per category. kappa = 0.210.
-FLEISS_WIKIPEDIA = [
-    [0, 0, 0, 0, 14],
-    [0, 2, 6, 4, 2],
-    [0, 0, 3, 5, 6],
-    [0, 3, 9, 2, 0],
-    [2, 2, 8, 1, 1],
-    [7, 7, 0, 0, 0],
-    [3, 2, 6, 3, 0],
-    [2, 5, 3, 2, 2],
-    [6, 5, 2, 1, 0],
-    [0, 2, 2, 3, 7],
-]
 
 # Wikipedia, "Cohen's kappa": 50 proposals, rows A's answer, columns B's: kappa = 0.4.
 COHEN_WIKIPEDIA = {("yes", "yes"): 20, ("yes", "no"): 5, ("no", "yes"): 10, ("no", "no"): 15}

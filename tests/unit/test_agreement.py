@@ -30,6 +30,7 @@ from annotator.stats.agreement import (
     reviewer_vs_consensus,
     specific_agreement,
 )
+from tests.published import FLEISS_WIKIPEDIA, KRIPPENDORFF_2011
 
 _ = None  # a missing rating in the wide tables below
 
@@ -75,28 +76,6 @@ def reliability_data(ratings: pd.DataFrame, categories: list[str]) -> np.ndarray
     return wide.apply(lambda col: col.map(codes)).to_numpy(dtype=float).T
 
 
-# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C:
-# nominal data, 4 observers x 12 units, with missing values.
-KRIPPENDORFF_2011 = {
-    "A": [1, 2, 3, 3, 2, 1, 4, 1, 2, _, _, _],
-    "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, _, 3],
-    "C": [_, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, _],
-    "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, _],
-}
-
-# Wikipedia, "Fleiss' kappa", worked example: 10 subjects x 14 raters x 5 categories.
-FLEISS_WIKIPEDIA = [
-    [0, 0, 0, 0, 14],
-    [0, 2, 6, 4, 2],
-    [0, 0, 3, 5, 6],
-    [0, 3, 9, 2, 0],
-    [2, 2, 8, 1, 1],
-    [7, 7, 0, 0, 0],
-    [3, 2, 6, 3, 0],
-    [2, 5, 3, 2, 2],
-    [6, 5, 2, 1, 0],
-    [0, 2, 2, 3, 7],
-]
 
 # irrCAC vignette "Calculating Chance-corrected Agreement Coefficients" (Gwet),
 # dataset cont3x3abstractors: 100 pregnancies classified by two abstractors.
