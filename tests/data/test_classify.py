@@ -29,20 +29,7 @@ from tests.fake_openai import MALFORMED_TEXT, FakeOpenAI, default_category
 THREAD_NO = re.compile(r"thread (\d+):")
 
 
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _llm_env(monkeypatch, tmp_path):
-    """A test key and no stray endpoint settings or .env file."""
-    for name in ("ANNOTATOR_LLM_BASE_URL", "ANNOTATOR_OPENAI_API_KEY", "ANNOTATOR_LLM_MODEL", "ANNOTATOR_LLM_TIMEOUT",
-                 "ANNOTATOR_LLM_PROVIDER", "ANNOTATOR_PRICE_TABLE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("llm_env")
 
 
 def corpus(session: Session, answers: list[str], *, seed: int = 0) -> list[Thread]:

@@ -21,7 +21,6 @@ from annotator.data.models import AuditEvent, ErrorTag, Thread
 from annotator.errors import InvalidInput, NotFound
 from annotator.services.model_eval import compare_run, disagreements, error_tags, tag_error
 from tests.factories import make_codebook, make_threads, run_cli
-from tests.fake_openai import FakeOpenAI
 
 # (consensus, model answer) per thread; "Astrology" is outside the codebook: asked twice, then stored failed.
 CASES = [
@@ -34,18 +33,7 @@ CASES = [
 REVIEWERS = ("ana", "ben", "cy")
 
 
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _llm_env(monkeypatch, tmp_path):
-    for name in ("ANNOTATOR_LLM_BASE_URL", "ANNOTATOR_OPENAI_API_KEY", "ANNOTATOR_LLM_MODEL", "ANNOTATOR_LLM_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("llm_env")
 
 
 def seed_round(session: Session, db_url: str, tmp_path, cases=CASES, *, round_name: str = "r1") -> list[Thread]:

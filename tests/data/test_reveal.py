@@ -27,12 +27,6 @@ from tests.fake_openai import FakeOpenAI
 RATIONALE = "Deterministic test answer."
 
 
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
 def run_model(engine, fake: FakeOpenAI, answer: str, *, round_name: str, model: str = "gpt-4o") -> int:
     """Classify the round with a model that answers `answer` for every thread; returns the run id."""
     fake.answer = lambda user, names: answer
