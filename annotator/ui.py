@@ -180,6 +180,17 @@ def thread_html(text: str) -> str:
     return f"<div class='thread-text'>{html.escape(text)}</div>"
 
 
+def show_thread(text: str) -> None:
+    """The thread's text exactly as written: escaped HTML, so neither Markdown nor markup in a user's
+    prompt changes how it looks (a '# ' line stays a line, '<b>' stays text)."""
+    st.html(thread_html(text))
+
+
+def thread_heading(external_id: str, badges: str = "") -> None:
+    """'#### Thread <id>' with optional badge HTML (built by the caller from numbers only)."""
+    st.markdown(f"#### Thread {html.escape(external_id)} {badges}".rstrip(), unsafe_allow_html=True)
+
+
 CSS = """
 <style>
 .thread-text { white-space: pre-wrap; font-size: 1.02rem; line-height: 1.55; }

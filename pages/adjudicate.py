@@ -76,9 +76,9 @@ with ui.session() as s:
 left, right = st.columns([3, 2], gap="large")
 with left:
     badge = " <span class='badge'>truncated</span>" if thread.truncated else ""
-    st.markdown(f"#### Thread {thread.external_id}{badge}", unsafe_allow_html=True)
+    ui.thread_heading(thread.external_id, badge)
     with st.container(height=420, border=True):
-        st.markdown(ui.thread_html(thread.text), unsafe_allow_html=True)
+        ui.show_thread(thread.text)
     st.markdown("**Independent labels**")
     st.dataframe([{"reviewer": v.reviewer, "category": v.category, "unsure": v.unsure, "note": v.note,
                    "seconds": v.seconds_spent} for v in votes], hide_index=True, width="stretch")

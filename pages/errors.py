@@ -43,7 +43,7 @@ with left:
     with ui.session() as s:
         thread = get_thread(s, int(row["thread_pk"]))
     with st.container(height=420, border=True):
-        st.markdown(ui.thread_html(thread.text), unsafe_allow_html=True)
+        ui.show_thread(thread.text)
 with right:
     st.markdown(f"**Consensus:** {row['consensus']}  \n**Model:** {row['model']}")
     st.caption(f"Model rationale: {row['rationale'] or '—'}")

@@ -137,9 +137,9 @@ else:
             badges += f"<span class='badge'>truncated at {len(thread.text):,} characters</span>"
         if mine is not None:
             badges += "<span class='badge'>editing your label</span>"
-        st.markdown(f"#### Thread {thread.external_id} {badges}", unsafe_allow_html=True)
+        ui.thread_heading(thread.external_id, badges)
         with st.container(height=520, border=True):
-            st.markdown(ui.thread_html(thread.text), unsafe_allow_html=True)
+            ui.show_thread(thread.text)
     with right:
         st.markdown("**Category**")
         cats = ui.categories(version_id)

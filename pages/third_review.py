@@ -27,7 +27,7 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     st.markdown(f"#### Thread {external_id} · round {rnd.name}")
     with st.container(height=480, border=True):
-        st.markdown(ui.thread_html(thread.text), unsafe_allow_html=True)
+        ui.show_thread(thread.text)
 with right:
     st.caption("The independent reviewers chose between: " + ", ".join(options) + " (random order).")
     cats = [c["name"] for c in ui.categories(rnd.codebook_version_id)]
