@@ -16,20 +16,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from annotator.data.models import Assignment, ModelRun, Prediction, Round
-from annotator.errors import Conflict, InvalidInput
+from annotator.errors import InvalidInput
 from annotator.sampling import assign_reviewers
-from annotator.services import audit
 from annotator.services.accounts import ensure_reviewers
 from annotator.services.adjudication import consensus_map
 from annotator.services.agreement import codebook_renames
 from annotator.services.classify import resolve_run
 from annotator.services.codebook import require_version
 from annotator.services.dashboard import codebook_frame
-from annotator.services.rounds import SampleResult, get_round, list_rounds, require_round, thread_ids_by_external
+from annotator.services.rounds import (SampleResult, check_new_round, list_rounds, require_round, store_round,
+                                       thread_ids_by_external)
 from annotator.stats.prevalence import estimate_prevalence, stratified_sample_plan
 
 STRATIFIED_DESIGN = "stratified_by_prediction"
@@ -147,18 +147,7 @@ def create_stratified_round(
     The design weights ``{stratum: N_h / n_h}`` go into ``sampling_spec["weights"]`` for
     :func:`prevalence_for`. One transaction: round, assignments and audit row.
     """
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("a round needs a name")
-    if get_round(session, name):
-        raise Conflict(f"round '{name}' already exists; choose another name")
-    reviewers = [r.strip() for r in reviewers if r.strip()]
-    if len(set(reviewers)) != len(reviewers):
-        raise InvalidInput("a reviewer is listed twice")
-    if size < 1:
-        raise InvalidInput("the sample size must be at least 1")
-    if not 1 <= per_thread <= len(reviewers):
-        raise InvalidInput(f"per-thread must be between 1 and the number of reviewers ({len(reviewers)})")
+    name, reviewers = check_new_round(session, name=name, reviewers=reviewers, size=size, per_thread=per_thread)
     if min_per_stratum < 0:
         raise InvalidInput("the minimum per stratum must be non-negative")
     run: ModelRun = resolve_run(session, run_id)
@@ -183,21 +172,8 @@ def create_stratified_round(
             "strata": strata}
     rnd = Round(name=name, codebook_version_id=version.id, seed=seed, per_thread=per_thread, sampling_spec=spec,
                 created_by=actor)
-    session.add(rnd)
-    session.flush()
-    positions: dict[str, int] = {}
-    rows = []
-    for tid, reviewer in pairs:
-        positions[reviewer] = positions.get(reviewer, -1) + 1
-        rows.append({"round_id": rnd.id, "thread_id": tid, "reviewer_id": accounts[reviewer].id,
-                     "position": positions[reviewer]})
-    if rows:
-        session.execute(insert(Assignment), rows)
-    audit.record(session, actor=actor, action="create_round", entity="round", entity_id=name,
-                 detail={k: v for k, v in spec.items() if k != "strata"} | {"seed": seed})
-    session.commit()
-    return SampleResult(round=rnd, n_threads=len(picked), n_assignments=len(rows),
-                        per_reviewer={r: p + 1 for r, p in positions.items()})
+    return store_round(session, rnd, pairs, accounts, n_threads=len(picked), actor=actor,
+                       detail={k: v for k, v in spec.items() if k != "strata"} | {"seed": seed})
 
 
 def prevalence_table(result: dict[str, Any]) -> pd.DataFrame:

@@ -50,17 +50,9 @@ class SampleResult:
     per_reviewer: dict[str, int]
 
 
-def create_sampled_round(
-    session: Session, *, name: str, size: int, reviewers: list[str], per_thread: int = 3, seed: int,
-    stratify: str | None = None, frequent_users_only: bool = False, min_user_threads: int = 6,
-    exclude_sampled: bool = False, codebook_version: int | None = None, acceptance_rule: str = "unanimous",
-    reveal_enabled: bool = False, actor: str = "cli",
-) -> SampleResult:
-    """Create a round: a seeded random sample of `size` threads, each assigned to `per_thread` reviewers.
-
-    Frequent users are those with at least `min_user_threads` threads (more than five, as in the study).
-    One transaction: the round, its assignments and the audit row, or nothing.
-    """
+def check_new_round(session: Session, *, name: str, reviewers: list[str], size: int,
+                    per_thread: int) -> tuple[str, list[str]]:
+    """Validate a new round's name, reviewers, size and K; returns the cleaned name and reviewers."""
     name = (name or "").strip()
     if not name:
         raise InvalidInput("--round: a round needs a name")
@@ -73,6 +65,39 @@ def create_sampled_round(
         raise InvalidInput("--size must be at least 1")
     if not 1 <= per_thread <= len(reviewers):
         raise InvalidInput(f"--per-thread must be between 1 and the number of reviewers ({len(reviewers)})")
+    return name, reviewers
+
+
+def store_round(session: Session, rnd: Round, pairs: list[tuple[int, str]], accounts: dict, *, n_threads: int,
+                actor: str, detail: dict) -> SampleResult:
+    """Insert the round, its assignments (each reviewer's queue in sample order) and the audit row; commit."""
+    session.add(rnd)
+    session.flush()
+    positions: dict[str, int] = {}
+    rows = []
+    for tid, reviewer in pairs:
+        pos = positions.get(reviewer, 0)
+        positions[reviewer] = pos + 1
+        rows.append({"round_id": rnd.id, "thread_id": tid, "reviewer_id": accounts[reviewer].id, "position": pos})
+    if rows:
+        session.execute(insert(Assignment), rows)
+    audit.record(session, actor=actor, action="create_round", entity="round", entity_id=rnd.name, detail=detail)
+    session.commit()
+    return SampleResult(round=rnd, n_threads=n_threads, n_assignments=len(rows), per_reviewer=positions)
+
+
+def create_sampled_round(
+    session: Session, *, name: str, size: int, reviewers: list[str], per_thread: int = 3, seed: int,
+    stratify: str | None = None, frequent_users_only: bool = False, min_user_threads: int = 6,
+    exclude_sampled: bool = False, codebook_version: int | None = None, acceptance_rule: str = "unanimous",
+    reveal_enabled: bool = False, actor: str = "cli",
+) -> SampleResult:
+    """Create a round: a seeded random sample of `size` threads, each assigned to `per_thread` reviewers.
+
+    Frequent users are those with at least `min_user_threads` threads (more than five, as in the study).
+    One transaction: the round, its assignments and the audit row, or nothing.
+    """
+    name, reviewers = check_new_round(session, name=name, reviewers=reviewers, size=size, per_thread=per_thread)
     if stratify and stratify not in STRATIFY_COLUMNS:
         raise InvalidInput(f"--stratify: unknown column '{stratify}'; use one of {', '.join(STRATIFY_COLUMNS)}")
     if acceptance_rule not in ACCEPTANCE_RULES:
@@ -99,19 +124,7 @@ def create_sampled_round(
             "min_user_threads": min_user_threads, "exclude_sampled": exclude_sampled}
     rnd = Round(name=name, codebook_version_id=version.id, seed=seed, per_thread=per_thread, sampling_spec=spec,
                 acceptance_rule=acceptance_rule, reveal_enabled=reveal_enabled, created_by=actor)
-    session.add(rnd)
-    session.flush()
-    positions: dict[str, int] = {}
-    rows = []
-    for tid, reviewer in pairs:
-        pos = positions.get(reviewer, 0)
-        positions[reviewer] = pos + 1
-        rows.append({"round_id": rnd.id, "thread_id": tid, "reviewer_id": accounts[reviewer].id, "position": pos})
-    if rows:
-        session.execute(insert(Assignment), rows)
-    audit.record(session, actor=actor, action="create_round", entity="round", entity_id=name, detail=spec | {"seed": seed})
-    session.commit()
-    return SampleResult(round=rnd, n_threads=len(picked), n_assignments=len(rows), per_reviewer=positions)
+    return store_round(session, rnd, pairs, accounts, n_threads=len(picked), actor=actor, detail=spec | {"seed": seed})
 
 
 def set_round_status(session: Session, *, name: str, status: str, actor: str) -> Round:
