@@ -9,6 +9,8 @@ Nothing here does I/O; every function is pure so prompts can be shown, hashed an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import hashlib
 import json
 import re
@@ -135,6 +137,22 @@ def codebook_hash(categories: Sequence[CategorySpec]) -> str:
 def prompt_hash(model: str, categories: Sequence[CategorySpec], thread_text: str) -> str:
     """The answer cache key: sha256 over template version, model, codebook content and thread text."""
     return _sha256([PROMPT_TEMPLATE_VERSION, model, _codebook_payload(categories), thread_text])
+
+
+def prompt_hasher(model: str, categories: Sequence[CategorySpec]) -> Callable[[str], str]:
+    """:func:`prompt_hash` for one model and codebook, for many threads: the constant prefix (template
+    version, model, codebook) is serialised and hashed once; each call hashes only the thread text.
+    Gives exactly the same keys as :func:`prompt_hash`."""
+    dump = lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":"))  # noqa: E731
+    prefix = hashlib.sha256(("[" + ",".join(dump(v) for v in (PROMPT_TEMPLATE_VERSION, model,
+                                                                 _codebook_payload(categories))) + ",").encode("utf-8"))
+
+    def key(thread_text: str) -> str:
+        h = prefix.copy()
+        h.update((dump(thread_text) + "]").encode("utf-8"))
+        return h.hexdigest()
+
+    return key
 
 
 def response_schema(category_names: Sequence[str]) -> dict:

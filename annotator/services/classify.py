@@ -24,7 +24,7 @@ from annotator.errors import InvalidInput, NotFound
 from annotator.llm.client import LLMConfig, Outcome, run_classification
 from annotator.llm.pricing import estimate_cost, estimate_prompt_tokens, load_price_table
 from annotator.llm.prompt import (PROMPT_TEMPLATE_VERSION, CategorySpec, build_messages, category_names as prompt_names,
-                                  codebook_hash, prompt_hash, render_prompt_text)
+                                  codebook_hash, prompt_hasher, render_prompt_text)
 from annotator.services import audit
 from annotator.services.codebook import list_categories, require_version
 from annotator.services.rounds import require_round
@@ -119,6 +119,7 @@ def plan_run(session: Session, *, backend: str, model: str, base_url: str | None
     cb = require_version(session, version)
     specs = specs_for(session, cb.id)
     cb_hash = codebook_hash(specs)
+    hasher = prompt_hasher(model, specs)
     scope, ids = _scope_ids(session, round_name, limit)
     if not ids:
         raise InvalidInput("no threads to classify: import threads (or check the round)")
@@ -133,7 +134,7 @@ def plan_run(session: Session, *, backend: str, model: str, base_url: str | None
         if not chunk:
             continue
         texts = dict(session.execute(select(Thread.id, Thread.text).where(Thread.id.in_(chunk))).all())
-        keys = {tid: prompt_hash(model, specs, texts[tid]) for tid in chunk}
+        keys = {tid: hasher(texts[tid]) for tid in chunk}
         cached: dict[str, Prediction] = {}
         key_list = list(set(keys.values()))
         stmt = select(Prediction).where(Prediction.cache_key.in_(key_list), Prediction.cached == False)  # noqa: E712
@@ -233,12 +234,13 @@ def _finish(engine: Engine, run_id: int, *, model: str, batch: bool, price_table
 
 def _messages_stream(engine: Engine, ids: list[int], specs: list[CategorySpec], model: str,
                      keys: dict[int, str]) -> Iterator[tuple[str, list[dict]]]:
+    hasher = prompt_hasher(model, specs)
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         with Session(engine) as s:
             texts = dict(s.execute(select(Thread.id, Thread.text).where(Thread.id.in_(chunk))).all())
         for tid in chunk:
-            keys[tid] = prompt_hash(model, specs, texts[tid])
+            keys[tid] = hasher(texts[tid])
             yield str(tid), build_messages(specs, texts[tid])
 
 
@@ -295,6 +297,7 @@ def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = N
         run = plan.run
         specs = specs_for(s, run.codebook_version_id)
     names = prompt_names(specs)
+    hasher = prompt_hasher(cfg.model, specs)
     params = dict(run.params or {})
     batches: list[dict] = params.get("batches", [])
     pending_ids = set(plan.to_request) - {int(t) for b in batches for t in b.get("threads", [])}
@@ -326,12 +329,12 @@ def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = N
                 tid = int(custom_id)
                 if tid in have or tid not in texts:
                     continue
-                _store_outcome(engine, run.id, tid, prompt_hash(cfg.model, specs, texts[tid]), outcome)
+                _store_outcome(engine, run.id, tid, hasher(texts[tid]), outcome)
                 have.add(tid)
                 ok += outcome.status == "ok"
                 failed += outcome.status != "ok"
             for tid in sorted(texts.keys() - have):
-                _store_outcome(engine, run.id, tid, prompt_hash(cfg.model, specs, texts[tid]),
+                _store_outcome(engine, run.id, tid, hasher(texts[tid]),
                                Outcome("failed", error=f"batch {info.status}: no result for this thread"))
                 failed += 1
             b["ingested"] = True

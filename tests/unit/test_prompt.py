@@ -194,3 +194,13 @@ def test_unknown_categories_are_errors(name):
         return
     result = parse_answer(json.dumps({"category": name, "rationale": "", "confidence": 0.5}), NAMES)
     assert isinstance(result, ParseError)
+
+
+def test_prompt_hasher_gives_the_same_keys_as_prompt_hash():
+    from annotator.llm.prompt import CategorySpec, prompt_hash, prompt_hasher
+
+    cats = [CategorySpec("Coding", "code \u00e9", ["write SQL"]), CategorySpec("Other")]
+    hasher = prompt_hasher("gpt-4o", cats)
+    for text in ["", "user: hi", "user: \"quoted\" \u00fc\n\u2014 more", "x" * 40_000]:
+        assert hasher(text) == prompt_hash("gpt-4o", cats, text)
+    assert prompt_hasher("other-model", cats)("user: hi") != hasher("user: hi")
