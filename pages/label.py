@@ -27,7 +27,7 @@ with top[0]:
                         format_func=lambda n: f"{n} ({by_name[n].status})")
 rnd = by_name[name]
 with ui.session() as s:
-    done, assigned = labeling.progress(s, rnd.round_id, user.id)
+    done, assigned = rnd.done, rnd.assigned  # counted with the round list above, after any submit callback
     edit_id = st.session_state.get(K.LABEL_EDIT)
     thread_id = edit_id if edit_id else labeling.next_thread_id(s, rnd.round_id, user.id)
     thread = labeling.get_thread(s, thread_id) if thread_id else None
