@@ -204,6 +204,21 @@ def import_labels_cmd(c: Context, file, round_name):
                f"{res.updated} changed, {res.unchanged} unchanged{extra}")
 
 
+@cli.command("import-decisions")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--round", "round_name", required=True, help="Round whose pending threads the decisions settle.")
+@pass_ctx
+def import_decisions_cmd(c: Context, file, round_name):
+    """Record lead decisions from a CSV thread_id,category[,rationale,decided_by] (e.g. a consensus meeting's
+    sheet, or 'export consensus' output with pending rows filled in); empty categories stay pending."""
+    from annotator.services.adjudication import import_decisions
+
+    with c.session() as s:
+        res = import_decisions(s, file, round_name=round_name)
+    click.echo(f"round '{round_name}': {res.recorded} decisions recorded, {res.unchanged} unchanged, "
+               f"{res.blank} rows without a category left pending; {res.still_pending} threads still pending")
+
+
 @cli.group(cls=Group)
 def export():
     """Export labels, consensus labels or model predictions."""
@@ -231,15 +246,16 @@ def export_labels(c: Context, round_name, fmt, out):
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @pass_ctx
 def export_consensus(c: Context, round_name, fmt, out):
-    """Write one final label per thread with its provenance (unanimous, majority, adjudicated, third reviewer)."""
-    from annotator.services.adjudication import consensus_frame
+    """Write every sampled thread with its final label, how and by whom it was decided, or why it is pending
+    (the CSV reads back with import-decisions once pending rows have a category)."""
+    from annotator.services.consensus import read_consensus
     from annotator.services.tables import write_frame
 
     with c.session() as s:
-        df = consensus_frame(s, round_name)
+        df = read_consensus(s, [round_name]).frame()
     write_frame(df, fmt, out)
-    final = int((df["status"] == "final").sum())
-    click.echo(f"wrote {len(df)} threads to {out} ({final} final, {len(df) - final} awaiting a decision)")
+    decided = int((df["status"] == "decided").sum())
+    click.echo(f"wrote {len(df)} threads to {out} ({decided} decided, {len(df) - decided} pending)")
 
 
 def _write_report(text, out: Path | None) -> None:
@@ -263,14 +279,17 @@ def report():
 @click.option("--out", type=click.Path(path_type=Path), help="Output file (default: standard output).")
 @click.option("--boot", "n_boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (stored in the report).")
+@click.option("--exclude-reviewer", "excluded", multiple=True,
+              help="Leave this reviewer's labels out (repeat for several), e.g. one who labelled too few threads.")
 @pass_ctx
-def report_agreement(c: Context, rounds, fmt, out, n_boot, seed):
-    """Inter-rater agreement of the independent labels: alpha with CI, kappas, AC1, per category, per reviewer."""
+def report_agreement(c: Context, rounds, fmt, out, n_boot, seed, excluded):
+    """Inter-rater agreement of the independent labels: alpha with CI, kappas, AC1, per category, each reviewer
+    against the others (leave-one-out), and how complete the gold standard is."""
     from annotator.reports.agreement import render_agreement
     from annotator.services.agreement import agreement_for_rounds
 
     with c.session() as s:
-        rep = agreement_for_rounds(s, list(rounds), n_boot=n_boot, seed=seed)
+        rep = agreement_for_rounds(s, list(rounds), n_boot=n_boot, seed=seed, exclude_reviewers=excluded)
     _write_report(render_agreement(rep, fmt, title=f"Inter-rater agreement: {', '.join(rounds)}",
                                    resolution=rep["resolution"]), out)
 
@@ -283,9 +302,13 @@ def report_agreement(c: Context, rounds, fmt, out, n_boot, seed):
 @click.option("--out", type=click.Path(path_type=Path), help="Output file (default: standard output).")
 @click.option("--boot", "n_boot", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--allow-pending", is_flag=True,
+              help="Score the decided threads even while others are pending (not a random sample; the report says so).")
+@click.option("--exclude-reviewer", "excluded", multiple=True, help="Leave this reviewer's labels out (repeatable).")
 @pass_ctx
-def report_model(c: Context, run_ref, round_name, against_run, fmt, out, n_boot, seed):
-    """The model against the consensus and the reviewers: accuracy, F1, kappa with CIs, confusion matrix."""
+def report_model(c: Context, run_ref, round_name, against_run, fmt, out, n_boot, seed, allow_pending, excluded):
+    """The model against the final labels (out of sample) and as another reviewer: accuracy, F1, kappa with CIs,
+    the model's agreement with reviewers beside theirs with each other, confusion matrix."""
     from annotator.reports.model import render_model_report
     from annotator.services.model_eval import compare_run, compare_two_runs
 
@@ -296,8 +319,10 @@ def report_model(c: Context, run_ref, round_name, against_run, fmt, out, n_boot,
                 raise click.UsageError("--against-run writes JSON only")
             _write_report(json.dumps(rep, indent=2, allow_nan=False) + "\n", out)
             return
-        rep = compare_run(s, run_ref, round_name=round_name, n_boot=n_boot, seed=seed)
-    _write_report(render_model_report(rep, fmt, title=f"Model run {rep['run_id']} ({rep['model']}) vs consensus of {rep['round']}"), out)
+        rep = compare_run(s, run_ref, round_name=round_name, n_boot=n_boot, seed=seed, allow_pending=allow_pending,
+                          exclude_reviewers=excluded)
+    title = f"Model run {rep['run_id']} ({rep['model']}) against the final labels of {rep['round']}"
+    _write_report(render_model_report(rep, fmt, title=title), out)
 
 
 @export.command("predictions")

@@ -78,13 +78,15 @@ def suggest_other(c: Context, round_name, run_id, backend, model, base_url, k, s
 @click.option("--n-boot", type=int, default=500, show_default=True, help="Bootstrap resamples for alpha's CI.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True)
+@click.option("--allow-pending", is_flag=True,
+              help="Score models on the decided threads even while others are pending (not a random sample).")
 @pass_ctx
-def versions(c: Context, n_boot, seed, fmt):
-    """Compare codebook versions: reviewers' alpha (95% CI) and the model against the consensus."""
+def versions(c: Context, n_boot, seed, fmt, allow_pending):
+    """Compare codebook versions: reviewers' alpha (95% CI) and the model against the final labels (out of fold)."""
     from annotator.services.refine import version_comparison
 
     with c.session() as s:
-        table = version_comparison(s, n_boot=n_boot, seed=seed)
+        table = version_comparison(s, n_boot=n_boot, seed=seed, allow_pending=allow_pending)
     if fmt == "csv":
         click.echo(table.to_csv(index=False), nl=False)
     elif fmt == "json":

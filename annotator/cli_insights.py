@@ -18,14 +18,18 @@ from annotator.cli import Context, _write_report, cli, pass_ctx, report
               help="ppi: prediction-powered inference; confusion: confusion-matrix correction.")
 @click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="json", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Output file (default: standard output).")
+@click.option("--allow-pending", is_flag=True,
+              help="Estimate from the decided threads even while others are pending (not a random sample; said first).")
 @pass_ctx
-def report_prevalence(c: Context, run_ref, rounds, method, fmt, out):
-    """Category shares of all threads: the model's counts corrected with the rounds' consensus, with CIs."""
+def report_prevalence(c: Context, run_ref, rounds, method, fmt, out, allow_pending):
+    """Category shares of all threads: the model's counts corrected with the rounds' final labels, with CIs
+    (refused while a sampled thread is pending, unless --allow-pending)."""
     from annotator.reports.prevalence import render_prevalence
     from annotator.services.prevalence import prevalence_for
 
     with c.session() as s:
-        result = prevalence_for(s, run_id=run_ref, round_names=list(rounds) or None, method=method)
+        result = prevalence_for(s, run_id=run_ref, round_names=list(rounds) or None, method=method,
+                                allow_pending=allow_pending)
     title = (f"Prevalence of task categories: model run {result['run_id']} ({result['model']}) "
              f"corrected with the consensus of {', '.join(result['rounds']) or 'no round'}")
     text = render_prevalence(result, fmt, title=title)

@@ -45,3 +45,13 @@ class NotAllowed(AnnotatorError):
 
 class Conflict(AnnotatorError):
     """The action conflicts with stored state (closed round, existing name...)."""
+
+
+class PendingThreads(Conflict):
+    """Sampled threads still await a decision, so a figure that needs the whole sample is refused.
+
+    ``rounds`` lists (round name, pending, sampled) so a page can say the same in its own words."""
+
+    def __init__(self, message: str, rounds: list[tuple[str, int, int]]):
+        self.rounds = rounds
+        super().__init__(message)

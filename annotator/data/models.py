@@ -204,6 +204,19 @@ class Prediction(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class TrainingThread(SQLModel, table=True):
+    """A thread whose final human label trained a model run (the local model), and the cross-fitting
+    fold that held it out: the run's stored prediction for it came from the model of the other folds."""
+
+    __table_args__ = (UniqueConstraint("run_id", "thread_id", name="uq_training_thread"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="modelrun.id", index=True)
+    thread_id: int = Field(foreign_key="thread.id")
+    round_id: int = Field(foreign_key="round.id")  # the round whose final label was used
+    category: str = Field(max_length=200)  # that label, under the category names of the run's time
+    fold: int | None = None  # 0-based fold that held the thread out (None: not cross-fitted)
+
+
 class ErrorTag(SQLModel, table=True):
     """A lead's verdict on a thread where a model run and the consensus disagree."""
 

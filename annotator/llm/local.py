@@ -5,9 +5,19 @@ Buckley, 1988), capped at the 30,000 most frequent terms, followed by a
 multinomial logistic regression with balanced class weights. The cap bounds
 training time, since L-BFGS cost grows with features x classes: on 3,000
 synthetic threads, adding character n-grams to an uncapped bigram vocabulary
-made training with cross-validation about twice as slow. Cross-validated
-accuracy and macro F1 come from ``cross_val_predict`` over
-``StratifiedKFold(shuffle=True, random_state=seed)``.
+made training with cross-validation about twice as slow.
+
+Cross-fitting. Training also predicts every training text out of fold: the
+texts are split by ``StratifiedKFold(n_splits=K, shuffle=True,
+random_state=seed)`` and each fold is predicted by a model fitted on the
+other K - 1 folds (the predictions ``cross_val_predict`` would give with the
+same splitter), so no training thread is ever scored by a model that saw its
+label. These out-of-fold predictions are what a run stores for the threads
+that trained it, which makes the run's figures on its own training rounds
+honest and its prevalence correction a cross-prediction-powered one (Zrnic &
+Candes, PNAS 2024). K is 5, or the size of the smallest category that has at
+least two examples when that is smaller; the cross-validated accuracy and
+macro F1 in ``cv`` are these out-of-fold predictions scored.
 
 No thread text is ever logged; only counts.
 
@@ -34,12 +44,13 @@ import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 __all__ = [
     "DEFAULT_PARAMS",
     "LocalModel",
+    "build_pipeline",
     "nearest_to_centroid",
     "train_local_model",
     "training_fingerprint",
@@ -79,6 +90,11 @@ class LocalModel:
     fingerprint: str
     seed: int
     params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    #: (category, confidence) per training text, from the model of the other folds (None without CV);
+    #: kept in memory only, never serialised.
+    out_of_fold: list[tuple[str, float]] | None = None
+    #: 0-based fold that held each training text out (None without CV).
+    fold_of: list[int] | None = None
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """Return ``(category, confidence)`` per text; confidence is the maximum class probability."""
@@ -164,13 +180,14 @@ def train_local_model(
     seed: int = 0,
     cv_folds: int = 5,
 ) -> LocalModel:
-    """Fit the local TF-IDF + logistic-regression classifier and cross-validate it.
+    """Fit the local TF-IDF + logistic-regression classifier, and predict every training text out of fold.
 
     Folds are ``min(cv_folds, smallest count among classes with >= 2
     examples)``. Classes with a single example are kept in training and in
-    cross-validation (where they are necessarily missed, since their only
-    example is held out) and listed in ``cv["singleton_classes"]``. CV is
-    skipped, with a reason, when fewer than two classes have two examples.
+    cross-fitting (where they are necessarily missed, since their only
+    example is held out) and listed in ``cv["singleton_classes"]``. Cross-fitting
+    is skipped, with a reason, when fewer than two classes have two examples;
+    then ``out_of_fold`` and ``fold_of`` are None.
 
     Raises:
         ValueError: lengths differ, fewer than 2 distinct labels, fewer than
@@ -188,8 +205,8 @@ def train_local_model(
         raise ValueError("every training text is blank")
 
     params = dict(DEFAULT_PARAMS)
-    cv = _cross_validate(texts, labels, counts, seed=seed, cv_folds=cv_folds, params=params)
-    pipeline = _build_pipeline(params, seed).fit(texts, labels)
+    cv, out_of_fold, fold_of = _cross_fit(texts, labels, counts, seed=seed, cv_folds=cv_folds, params=params)
+    pipeline = build_pipeline(params, seed).fit(texts, labels)
     logger.info(
         "trained local model on %d texts, %d classes, cv folds=%s", len(texts), len(counts), cv["folds"]
     )
@@ -200,6 +217,8 @@ def train_local_model(
         fingerprint=training_fingerprint(texts, labels, seed=seed, cv_folds=cv_folds, params=params),
         seed=seed,
         params=params,
+        out_of_fold=out_of_fold,
+        fold_of=fold_of,
     )
 
 
@@ -239,7 +258,9 @@ def nearest_to_centroid(
     return [int(members[i]) for i in order[:k]]
 
 
-def _build_pipeline(params: dict[str, Any], seed: int) -> Pipeline:
+def build_pipeline(params: dict[str, Any] | None = None, seed: int = 0) -> Pipeline:
+    """The unfitted TF-IDF + logistic-regression pipeline (``DEFAULT_PARAMS`` unless given)."""
+    params = params or DEFAULT_PARAMS
     features = TfidfVectorizer(
         ngram_range=tuple(params["ngram_range"]),
         sublinear_tf=True,
@@ -255,7 +276,7 @@ def _build_pipeline(params: dict[str, Any], seed: int) -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
-def _cross_validate(
+def _cross_fit(
     texts: list[str],
     labels: list[str],
     counts: Counter[str],
@@ -263,7 +284,8 @@ def _cross_validate(
     seed: int,
     cv_folds: int,
     params: dict[str, Any],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[tuple[str, float]] | None, list[int] | None]:
+    """Out-of-fold (category, confidence) for every text, the fold of each, and the scores they give."""
     singletons = sorted(label for label, count in counts.items() if count == 1)
     repeated = [count for count in counts.values() if count >= 2]
     cv: dict[str, Any] = {
@@ -277,14 +299,24 @@ def _cross_validate(
     if len(repeated) < 2:
         reason = "fewer than 2 categories have at least 2 examples"
         cv["undefined"] = {"accuracy": reason, "macro_f1": reason}
-        return cv
+        return cv, None, None
     folds = min(cv_folds, min(repeated))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    out_of_fold: list[tuple[str, float]] = [("", 0.0)] * len(texts)
+    fold_of = [-1] * len(texts)
     with warnings.catch_warnings():
         # Singleton classes trigger "least populated class has only 1 member"; expected.
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        predicted = cross_val_predict(_build_pipeline(params, seed), texts, labels, cv=splitter)
+        splits = list(splitter.split(texts, labels))
+    for fold, (train, test) in enumerate(splits):
+        model = build_pipeline(params, seed).fit([texts[i] for i in train], [labels[i] for i in train])
+        proba = model.predict_proba([texts[i] for i in test])
+        best = proba.argmax(axis=1)
+        for row, i in enumerate(test):
+            out_of_fold[i] = (str(model.classes_[best[row]]), float(proba[row, best[row]]))
+            fold_of[i] = fold
+    predicted = [category for category, _ in out_of_fold]
     cv["folds"] = folds
     cv["accuracy"] = float(accuracy_score(labels, predicted))
     cv["macro_f1"] = float(f1_score(labels, predicted, average="macro", zero_division=0.0))
-    return cv
+    return cv, out_of_fold, fold_of

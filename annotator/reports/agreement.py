@@ -5,9 +5,10 @@ Formats:
 - ``csv``: a tidy long table ``section, key, subkey, value``; an undefined value
   is an empty cell (its reason is in the ``undefined`` section); text cells that
   a spreadsheet would run as a formula are prefixed with ``'``.
-- ``md``: a ready "Methods" paragraph in plain words built from the numbers,
-  then tables (headline measures, reviewer pairs, per category, reviewers vs
-  consensus, confusion matrix), conventions and undefined measures.
+- ``md``: a ready "Methods" paragraph in plain words built from the numbers
+  (including how complete the gold standard is), then tables (completeness,
+  headline measures, reviewer pairs, per category, each reviewer against the
+  leave-one-out reference, confusion matrix), conventions and undefined measures.
 - ``html``: one self-contained page: inline CSS with print rules, the category
   confusion heatmap and per-category agreement bars (95% CI whiskers) inlined
   as base64 PNG, every string escaped, no external asset.
@@ -27,19 +28,18 @@ from annotator.reports.common import csv_text, md_cell as _md_cell
 def _html_table(header, rows, numeric_from: int = 1) -> str:
     return html_table(header, rows, numeric_from)
 
-__all__ = ["DEFAULT_RESOLUTION", "FORMATS", "methods_paragraph", "render_agreement"]
+__all__ = ["FORMATS", "methods_paragraph", "render_agreement"]
 
 FORMATS = ("json", "csv", "md", "html")
-DEFAULT_RESOLUTION = "by consensus discussion or adjudication by a third reviewer"
 
 
 def render_agreement(report: Mapping[str, Any], fmt: str, *, title: str, resolution: str | None = None) -> str:
     """Render ``report`` as json, csv, md or html text.
 
-    ``resolution`` says how disagreements were resolved, either as a phrase
-    that completes "Disagreements were resolved ..." (default
-    :data:`DEFAULT_RESOLUTION`) or as full sentences; when None, the report's
-    own ``"resolution"`` entry is used if present.
+    ``resolution`` says how the final labels were reached, either as a phrase
+    that completes "Disagreements were resolved ..." or as full sentences; when
+    None, the report's own ``"resolution"`` entry is used if present, and
+    otherwise the paragraph makes no claim about it.
 
     Raises:
         ValueError: unknown ``fmt``.
@@ -65,8 +65,10 @@ def _ci(pair: Sequence[float | None] | None) -> str:
 
 
 def _resolution_sentence(report: Mapping[str, Any], resolution: str | None) -> str:
-    text = (resolution if resolution is not None else report.get("resolution")) or DEFAULT_RESOLUTION
+    text = (resolution if resolution is not None else report.get("resolution")) or ""
     text = " ".join(str(text).split())
+    if not text:
+        return ""
     if text.startswith("by ") or text[:1].islower():
         return f"Disagreements were resolved {text.rstrip('.')}."
     return text if text.endswith(".") else text + "."
@@ -110,18 +112,26 @@ def methods_paragraph(report: Mapping[str, Any], resolution: str | None = None) 
     ac1, pabak = report.get("gwet_ac1"), report.get("pabak")
     if ac1 is not None and pabak is not None:
         parts.append(f"Gwet's AC1 was {ac1:.3f} and the prevalence-adjusted kappa (PABAK) {pabak:.3f}.")
-    vs = [row for row in report.get("per_reviewer_vs_consensus", {}).values() if row.get("accuracy") is not None]
+    vs = {name: row for name, row in report.get("per_reviewer_vs_others", {}).items() if row.get("accuracy") is not None}
     if vs:
-        accuracies = [row["accuracy"] for row in vs]
-        kappas = [row["kappa"] for row in vs if row.get("kappa") is not None]
+        low = min(vs, key=lambda name: vs[name]["accuracy"])
+        high = max(vs, key=lambda name: vs[name]["accuracy"])
+        kappas = [row["kappa"] for row in vs.values() if row.get("kappa") is not None]
         sentence = (
-            f"Against the {_num(report.get('n_consensus_items'))} final consensus labels, individual reviewers' "
-            f"accuracy ranged from {_pct(min(accuracies))} to {_pct(max(accuracies))}"
+            "Each reviewer was compared with a reference that does not contain their own label: on each thread "
+            "they labelled, the category all other reviewers of the thread chose (threads where the others "
+            f"disagreed were left out). Reviewers' accuracy against it ranged from {_pct(vs[low]['accuracy'])} "
+            f"(n = {_num(vs[low]['n'])}) to {_pct(vs[high]['accuracy'])} (n = {_num(vs[high]['n'])})"
         )
         if kappas:
-            sentence += f" (Cohen's kappa {min(kappas):.3f} to {max(kappas):.3f})"
+            sentence += f", Cohen's kappa from {min(kappas):.3f} to {max(kappas):.3f}"
         parts.append(sentence + ".")
-    parts.append(_resolution_sentence(report, resolution))
+    excluded = report.get("excluded_reviewers") or []
+    if excluded:
+        parts.append(f"The labels of {', '.join(map(str, excluded))} were left out of these figures.")
+    resolution_sentence = _resolution_sentence(report, resolution)
+    if resolution_sentence:
+        parts.append(resolution_sentence)
     return " ".join(parts)
 
 
@@ -178,9 +188,20 @@ def _category_rows(report: Mapping[str, Any]) -> list[list[str]]:
 
 def _reviewer_rows(report: Mapping[str, Any]) -> list[list[str]]:
     return [
-        [str(reviewer), _num(row["n"]), _pct(row["accuracy"]), _num(row["kappa"])]
-        for reviewer, row in report.get("per_reviewer_vs_consensus", {}).items()
+        [str(reviewer), _num(row["n"]), _num(row.get("n_rated")), _pct(row["accuracy"]),
+         _num(row["kappa"]) if row["kappa"] is not None or not row.get("reason") else f"{_DASH} ({row['reason']})"]
+        for reviewer, row in report.get("per_reviewer_vs_others", {}).items()
     ]
+
+
+def _completeness_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for c in report.get("completeness") or []:
+        methods = ", ".join(f"{m}: {n}" for m, n in c.get("by_method", {}).items()) or _DASH
+        reasons = ", ".join(f"{r}: {n}" for r, n in c.get("pending_by_reason", {}).items()) or _DASH
+        rows.append([str(c["round"]), _num(c["n_sampled"]), _num(c["n_decided"]), _num(c["n_pending"]), methods,
+                     reasons])
+    return rows
 
 
 def _confusion(report: Mapping[str, Any]) -> tuple[list[str], list[list[int]]]:
@@ -190,7 +211,8 @@ def _confusion(report: Mapping[str, Any]) -> tuple[list[str], list[list[int]]]:
 
 _PAIR_HEADER = ["Reviewer A", "Reviewer B", "Threads in common", "Agreement", "Cohen's kappa"]
 _CATEGORY_HEADER = ["Category", "Ratings", "Specific agreement", "95% CI", "One-vs-rest alpha", "95% CI"]
-_REVIEWER_HEADER = ["Reviewer", "Threads with consensus", "Accuracy", "Cohen's kappa"]
+_REVIEWER_HEADER = ["Reviewer", "Threads with a reference", "Threads labelled", "Accuracy", "Cohen's kappa"]
+_COMPLETENESS_HEADER = ["Round", "Sampled threads", "Decided", "Pending", "How decided", "Why pending"]
 _HEADLINE_HEADER = ["Measure", "Value", "95% CI", "Note"]
 
 
@@ -208,7 +230,11 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[Any, Any, Any, Any]]:
                 pair = f"{p['reviewer_a']} | {p['reviewer_b']}"
                 for field in ("n", "kappa", "percent_agreement"):
                     yield key, pair, field, p.get(field)
-        elif key == "per_category" or key == "per_reviewer_vs_consensus":
+        elif key == "completeness":
+            for c in value:
+                for field in ("n_sampled", "n_decided", "n_pending"):
+                    yield key, c["round"], field, c[field]
+        elif key == "per_category" or key == "per_reviewer_vs_others":
             for name, entry in value.items():
                 for field, item in entry.items():
                     if isinstance(item, list):
@@ -237,13 +263,16 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[Any, Any, Any, Any]]:
 # --------------------------------------------------------------------------- #
 def _render_markdown(report: Mapping[str, Any], title: str, resolution: str | None) -> str:
     lines = [f"# {_md_cell(title)}", "", "## Methods", "", _md_cell(methods_paragraph(report, resolution)), ""]
+    if report.get("completeness"):
+        lines += ["## Completeness of the gold standard", "", *_md_table(_COMPLETENESS_HEADER, _completeness_rows(report))]
     lines += ["## Headline measures", "", *_md_table(_HEADLINE_HEADER, _headline_rows(report))]
     if report.get("pairwise_cohen_kappa"):
         lines += ["## Reviewer pairs", "", *_md_table(_PAIR_HEADER, _pair_rows(report))]
     if report.get("per_category"):
         lines += ["## Per category", "", *_md_table(_CATEGORY_HEADER, _category_rows(report))]
-    if report.get("per_reviewer_vs_consensus"):
-        lines += ["## Reviewers vs consensus", "", *_md_table(_REVIEWER_HEADER, _reviewer_rows(report))]
+    if report.get("per_reviewer_vs_others"):
+        lines += ["## Each reviewer against the other reviewers (leave-one-out)", "",
+                  *_md_table(_REVIEWER_HEADER, _reviewer_rows(report))]
     labels, matrix = _confusion(report)
     if labels:
         lines += [
@@ -323,8 +352,11 @@ def _render_html(report: Mapping[str, Any], title: str, resolution: str | None) 
         f'reviewers, {_esc(_num(report.get("n_ratings")))} ratings; {_esc(_num(report.get("n_boot")))} bootstrap '
         f'resamples, seed {_esc(report.get("seed"))}.</p>',
         f'<section><h2>Methods</h2><p class="methods">{_esc(methods_paragraph(report, resolution))}</p></section>',
-        f"<section><h2>Headline measures</h2>{_html_table(_HEADLINE_HEADER, _headline_rows(report))}</section>",
     ]
+    if report.get("completeness"):
+        body.append("<section><h2>Completeness of the gold standard</h2>"
+                    f"{_html_table(_COMPLETENESS_HEADER, _completeness_rows(report))}</section>")
+    body.append(f"<section><h2>Headline measures</h2>{_html_table(_HEADLINE_HEADER, _headline_rows(report))}</section>")
     figures = _figures(report)
     if figures:
         body.append("<section><h2>Charts</h2>" + "".join(figures) + "</section>")
@@ -332,9 +364,10 @@ def _render_html(report: Mapping[str, Any], title: str, resolution: str | None) 
         body.append(f"<section><h2>Reviewer pairs</h2>{_html_table(_PAIR_HEADER, _pair_rows(report), 2)}</section>")
     if report.get("per_category"):
         body.append(f"<section><h2>Per category</h2>{_html_table(_CATEGORY_HEADER, _category_rows(report))}</section>")
-    if report.get("per_reviewer_vs_consensus"):
+    if report.get("per_reviewer_vs_others"):
         body.append(
-            f"<section><h2>Reviewers vs consensus</h2>{_html_table(_REVIEWER_HEADER, _reviewer_rows(report))}</section>"
+            "<section><h2>Each reviewer against the other reviewers (leave-one-out)</h2>"
+            f"{_html_table(_REVIEWER_HEADER, _reviewer_rows(report))}</section>"
         )
     labels, matrix = _confusion(report)
     if labels:

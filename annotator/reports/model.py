@@ -1,12 +1,16 @@
-"""Render a model-vs-consensus comparison (``annotator.stats.comparison.compare_to_consensus``).
+"""Render a model-vs-human comparison (``annotator.stats.comparison.compare_to_consensus``, with the
+service's run, round, completeness and notes: ``annotator.services.model_eval.compare_run``).
 
 Formats:
 - ``json``: the report as one JSON object (``title`` plus the report's keys), indent 2, no NaN.
 - ``csv``: tidy long table with columns ``section, key, subkey, value``; an
   undefined value is an empty cell and its reason is in the ``undefined`` section.
-- ``md``: Markdown with a plain-words summary and tables (headline with 95% CIs,
-  per category with the human ceiling, model vs reviewers, reviewer pairs,
-  confusion matrix, undefined measures).
+- ``md``: Markdown: a first paragraph with every caution (pending threads,
+  design weights, training overlap) and the plain-words summary, then tables
+  (headline with 95% CIs, per category F1 with support, the model as another
+  reviewer with the difference and its CI, the model against the final label
+  beside each reviewer against the other reviewers, confusion matrix, reveal
+  step, undefined measures).
 - ``html``: one self-contained page (inline CSS with print rules, confusion
   heatmap embedded as a base64 PNG, every string escaped, no external asset).
 """
@@ -28,13 +32,13 @@ from annotator.reports.common import csv_text, md_cell as _md_cell
 
 _html_table = html_table
 
-__all__ = ["FORMATS", "render_model_report", "summary_sentences"]
+__all__ = ["FORMATS", "caution_sentences", "claim_sentence", "render_model_report", "summary_sentences"]
 
 FORMATS = ("json", "csv", "md", "html")
 
 
 def render_model_report(report: Mapping[str, Any], fmt: str, *, title: str) -> str:
-    """Render ``report`` (output of ``compare_to_consensus``) as json, csv, md or html text.
+    """Render ``report`` (output of ``compare_to_consensus`` or ``compare_run``) as json, csv, md or html text.
 
     Raises:
         ValueError: unknown ``fmt``.
@@ -59,15 +63,20 @@ _HEADLINE = (
     ("weighted_f1", "Weighted F1"),
     ("cohen_kappa", "Cohen's kappa"),
 )
-_COUNTS = ("n", "n_consensus", "n_failed", "n_out_of_codebook", "n_missing", "n_boot", "seed")
+_COUNTS = ("n", "n_consensus", "n_failed", "n_out_of_codebook", "n_missing", "pending", "n_boot", "seed")
 
 
 def _ci(pair: Sequence[float] | None) -> str:
-    return _DASH if pair is None else f"{pair[0]:.3f} – {pair[1]:.3f}"
+    return _DASH if pair is None or pair[0] is None else f"{pair[0]:.3f} – {pair[1]:.3f}"
+
+
+def _weighted(report: Mapping[str, Any]) -> bool:
+    return report.get("weighting") == "design-weighted"
 
 
 def _headline_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    return [[label, _num(report.get(key)), _ci(report.get(f"{key}_ci95"))] for key, label in _HEADLINE]
+    suffix = " (design-weighted)" if _weighted(report) else ""
+    return [[label + suffix, _num(report.get(key)), _ci(report.get(f"{key}_ci95"))] for key, label in _HEADLINE]
 
 
 def _category_rows(report: Mapping[str, Any]) -> list[list[str]]:
@@ -82,24 +91,42 @@ def _category_rows(report: Mapping[str, Any]) -> list[list[str]]:
                 _num(m.get("recall")),
                 _num(m.get("f1")),
                 _ci(m.get("f1_ci95")),
-                _num(m.get("human_ceiling")),
             ]
         )
     return rows
 
 
-_CATEGORY_HEADER = ["Category", "Support", "Predicted", "Precision", "Recall", "F1", "F1 95% CI", "Human ceiling"]
+_CATEGORY_HEADER = ["Category", "Support (final label)", "Predicted", "Precision", "Recall", "F1", "F1 95% CI"]
+_AS_REVIEWER_HEADER = ["Compared", "Threads", "Agreement", "Cohen's kappa"]
+_REFERENCE_HEADER = ["Who", "Reference", "Threads", "Accuracy", "Cohen's kappa"]
 
 
-def _reviewer_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    return [[r["reviewer"], _num(r["n"]), _num(r["kappa"])] for r in report.get("model_vs_reviewer", [])]
+def _as_reviewer_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    a = report.get("as_reviewer") or {}
+    rows = [[f"model vs {r['reviewer']}", _num(r["n"]), _pct(r["agreement"]), _num(r["kappa"])]
+            for r in a.get("reviewers", [])]
+    rows += [[f"{p['reviewer_a']} vs {p['reviewer_b']}", _num(p["n"]), _pct(p["agreement"]), _num(p["kappa"])]
+             for p in a.get("pairs", [])]
+    if a.get("kappa_difference") is not None:
+        rows.append(["mean, model vs reviewers", "", _pct(a.get("model_mean_agreement")), _num(a.get("model_mean_kappa"))])
+        rows.append(["mean, reviewer vs reviewer", "", _pct(a.get("reviewer_mean_agreement")),
+                     _num(a.get("reviewer_mean_kappa"))])
+        agree_ci, kappa_ci = a.get("agreement_difference_ci95"), a.get("kappa_difference_ci95")
+        agree = f"{100 * a['agreement_difference']:+.1f} points" + (
+            f" (95% CI {100 * agree_ci[0]:+.1f} to {100 * agree_ci[1]:+.1f})" if agree_ci else "")
+        kappa = f"{a['kappa_difference']:+.3f}" + (f" (95% CI {kappa_ci[0]:+.3f} to {kappa_ci[1]:+.3f})" if kappa_ci else "")
+        rows.append(["difference (model minus reviewers)", "", agree, kappa])
+    return rows
 
 
-def _pair_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    return [
-        [p["reviewer_a"], p["reviewer_b"], _num(p["n"]), _num(p["kappa"])]
-        for p in report.get("reviewer_pairs", [])
-    ]
+def _reference_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    if not report.get("n"):
+        return []
+    rows = [["model", "final label", _num(report.get("n")), _pct(report.get("accuracy")), _num(report.get("cohen_kappa"))]]
+    for reviewer, r in (report.get("reviewers_vs_others") or {}).items():
+        rows.append([str(reviewer), "the other reviewers' agreed label", _num(r["n"]), _pct(r["accuracy"]),
+                     _num(r["kappa"])])
+    return rows
 
 
 def _confusion(report: Mapping[str, Any]) -> tuple[list[str], list[list[int]]]:
@@ -111,19 +138,62 @@ def _confusion_rows(labels: list[str], matrix: list[list[int]]) -> list[list[str
     return [[truth, *map(str, row)] for truth, row in zip(labels, matrix, strict=True)]
 
 
+def caution_sentences(report: Mapping[str, Any]) -> list[str]:
+    """What a reader must know before any figure: pending threads, design weights, overlap with training."""
+    out = []
+    pending = report.get("pending") or 0
+    if pending:
+        out.append(f"Caution: {pending} sampled thread(s) of the round still await a decision and are left out, so "
+                   "the scored threads are the decided ones only, not a random sample of the round (decided-first "
+                   "threads tend to be the easy ones); these figures may flatter the model.")
+    if _weighted(report):
+        out.append("The round was sampled by the model's predicted category; accuracy, F1 and kappa are "
+                   "design-weighted (each thread counts N_h / n_h of its stratum), so they estimate the figures "
+                   "over the corpus, not over the over-sampled round.")
+    out.extend(str(note) for note in report.get("notes") or [])
+    return out
+
+
+def claim_sentence(report: Mapping[str, Any]) -> str | None:
+    """Which comparison supports "the model labels as well as a reviewer", and whether its CI allows it."""
+    a = report.get("as_reviewer") or {}
+    diff = a.get("kappa_difference")
+    if diff is None:
+        return None
+    ci = a.get("kappa_difference_ci95")
+    start = (f"The comparison that can support \"the model labels as well as a reviewer\" is the model's kappa "
+             f"with each reviewer set beside the reviewers' kappa with each other, on the same "
+             f"{a.get('n_threads')} threads: {a['model_mean_kappa']:.3f} against {a['reviewer_mean_kappa']:.3f}, "
+             f"a difference of {diff:+.3f}")
+    if ci is None:
+        return start + " (no confidence interval, so no claim can be made either way)."
+    start += f" (95% CI {ci[0]:+.3f} to {ci[1]:+.3f})"
+    claim = a.get("claim")
+    if claim == "supported":
+        return start + ("; the interval lies at or above 0, so the claim is supported: the model agrees with "
+                        "the reviewers at least as well as they agree with each other.")
+    if claim == "contradicted":
+        return start + ("; the whole interval lies below 0, so the data contradict the claim: the model agrees "
+                        "with reviewers less than they agree with each other.")
+    return start + (f"; the interval includes 0, so the model is not shown to be worse, but it may be up to "
+                    f"{-ci[0]:.3f} kappa below a reviewer; the claim holds only if such a difference would not "
+                    "matter (a margin fixed before looking at the data).")
+
+
 def summary_sentences(report: Mapping[str, Any]) -> list[str]:
     """Plain-words summary of the comparison (a few short sentences)."""
     n = report.get("n", 0)
     failed = report.get("n_failed", 0)
     if not n:
         return [
-            f"No thread had both a valid model label and a consensus label ({failed} failed), "
+            f"No thread had both a valid model label and a final label ({failed} failed), "
             "so the model could not be scored."
         ]
     acc_ci = report.get("accuracy_ci95")
+    weighted = " (design-weighted)" if _weighted(report) else ""
     sentences = [
-        f"On {n} threads with a consensus label, the model gave the same category as the consensus "
-        f"for {_pct(report.get('accuracy'))}"
+        f"On {n} threads with a final label, the model gave the same category as the final label "
+        f"for {_pct(report.get('accuracy'))}{weighted}"
         + (f" (95% CI {_pct(acc_ci[0])} to {_pct(acc_ci[1])})" if acc_ci else "")
         + f"; Cohen's kappa was {_num(report.get('cohen_kappa'))} and macro F1 {_num(report.get('macro_f1'))}."
     ]
@@ -134,13 +204,14 @@ def summary_sentences(report: Mapping[str, Any]) -> list[str]:
     if scored:
         worst = min(scored, key=lambda cf: cf[1])
         sentences.append(f"The weakest category was {worst[0]} (F1 {worst[1]:.3f}).")
-    position = report.get("model_vs_human_position")
-    if position is not None:
-        low, high = report["human_kappa_range"]
-        sentences.append(
-            f"Its mean kappa against individual reviewers, {report['model_mean_kappa']:.3f}, was {position} "
-            f"the range of kappas between pairs of reviewers ({low:.3f} to {high:.3f})."
-        )
+    claim = claim_sentence(report)
+    if claim:
+        sentences.append(claim)
+    if report.get("reviewers_vs_others"):
+        sentences.append("The final label is built from the reviewers' own labels, so each reviewer is scored "
+                         "instead against the label the other reviewers agreed on (leave-one-out), beside the "
+                         "model against the final label; those references differ, and threads where the others "
+                         "agreed are easier than average.")
     return sentences
 
 
@@ -151,13 +222,14 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[str, str, str, Any]]:
     for key in _COUNTS:
         if key in report:
             yield ("counts", key, "", report[key])
+    yield ("counts", "weighting", "", report.get("weighting"))
     for key, _ in _HEADLINE:
         yield ("headline", key, "estimate", report.get(key))
         ci = report.get(f"{key}_ci95")
         yield ("headline", key, "ci95_low", None if ci is None else ci[0])
         yield ("headline", key, "ci95_high", None if ci is None else ci[1])
     for cat, m in report.get("per_category", {}).items():
-        for field in ("support", "predicted", "precision", "recall", "f1", "human_ceiling"):
+        for field in ("support", "predicted", "precision", "recall", "f1"):
             yield ("per_category", cat, field, m.get(field))
         ci = m.get("f1_ci95")
         yield ("per_category", cat, "f1_ci95_low", None if ci is None else ci[0])
@@ -166,19 +238,26 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[str, str, str, Any]]:
     for truth, row in zip(labels, matrix, strict=False):
         for predicted, count in zip(labels, row, strict=False):
             yield ("confusion_matrix", truth, predicted, count)
-    for r in report.get("model_vs_reviewer", []):
-        yield ("model_vs_reviewer", r["reviewer"], "n", r["n"])
-        yield ("model_vs_reviewer", r["reviewer"], "kappa", r["kappa"])
-    for p in report.get("reviewer_pairs", []):
+    a = report.get("as_reviewer") or {}
+    for r in a.get("reviewers", []):
+        for field in ("n", "agreement", "kappa"):
+            yield ("model_vs_reviewer", r["reviewer"], field, r[field])
+    for p in a.get("pairs", []):
         pair = f"{p['reviewer_a']} vs {p['reviewer_b']}"
-        yield ("reviewer_pairs", pair, "n", p["n"])
-        yield ("reviewer_pairs", pair, "kappa", p["kappa"])
-    yield ("human_range", "model_mean_kappa", "", report.get("model_mean_kappa"))
-    human = report.get("human_kappa_range")
-    yield ("human_range", "human_kappa_range", "low", None if human is None else human[0])
-    yield ("human_range", "human_kappa_range", "high", None if human is None else human[1])
-    yield ("human_range", "model_within_human_range", "", report.get("model_within_human_range"))
-    yield ("human_range", "model_vs_human_position", "", report.get("model_vs_human_position"))
+        for field in ("n", "agreement", "kappa"):
+            yield ("reviewer_pairs", pair, field, p[field])
+    for key in ("n_threads", "model_mean_kappa", "reviewer_mean_kappa", "kappa_difference", "model_mean_agreement",
+                "reviewer_mean_agreement", "agreement_difference", "claim"):
+        yield ("as_reviewer", key, "", a.get(key))
+    for key in ("kappa_difference_ci95", "agreement_difference_ci95"):
+        ci = a.get(key)
+        yield ("as_reviewer", key, "low", None if ci is None else ci[0])
+        yield ("as_reviewer", key, "high", None if ci is None else ci[1])
+    for reviewer, r in (report.get("reviewers_vs_others") or {}).items():
+        for field in ("n", "accuracy", "kappa"):
+            yield ("reviewers_vs_others", reviewer, field, r[field])
+    for i, note in enumerate(caution_sentences(report)):
+        yield ("notes", str(i + 1), "", note)
     for measure, reason in report.get("undefined", {}).items():
         yield ("undefined", measure, "reason", reason)
 
@@ -205,27 +284,39 @@ def _reveal_rows(report: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
+def _completeness_line(report: Mapping[str, Any]) -> str | None:
+    c = report.get("completeness_text")
+    return str(c) if c else None
+
+
 def _render_markdown(report: Mapping[str, Any], title: str) -> str:
-    lines = [f"# {_md_cell(title)}", "", _md_cell(" ".join(summary_sentences(report))), ""]
+    first = " ".join(caution_sentences(report) + summary_sentences(report))
+    lines = [f"# {_md_cell(title)}", "", _md_cell(first), ""]
+    if _completeness_line(report):
+        lines += [_md_cell(f"Gold standard: {_completeness_line(report)}"), ""]
     lines += [
         f"Scored: {report.get('n', 0)} · failed: {report.get('n_failed', 0)} · "
         f"without prediction: {report.get('n_missing', 0)} · bootstrap resamples: "
         f"{report.get('n_boot', _DASH)} (seed {report.get('seed', _DASH)})",
         "",
-        "## Headline",
+        "## Headline (model against the final label)",
         "",
     ]
     lines += _md_table(["Measure", "Estimate", "95% CI"], _headline_rows(report))
     lines += ["## Per category", ""] + _md_table(_CATEGORY_HEADER, _category_rows(report))
-    if report.get("model_vs_reviewer"):
-        lines += ["## Model vs reviewers", ""] + _md_table(["Reviewer", "n", "Kappa"], _reviewer_rows(report))
-    if report.get("reviewer_pairs"):
-        lines += ["## Reviewer pairs", ""]
-        lines += _md_table(["Reviewer A", "Reviewer B", "n", "Kappa"], _pair_rows(report))
+    if _as_reviewer_rows(report):
+        lines += ["## The model as another reviewer", ""]
+        claim = claim_sentence(report)
+        if claim:
+            lines += [_md_cell(claim), ""]
+        lines += _md_table(_AS_REVIEWER_HEADER, _as_reviewer_rows(report))
+    if len(_reference_rows(report)) > 1:
+        lines += ["## Against a reference that does not contain them", ""]
+        lines += _md_table(_REFERENCE_HEADER, _reference_rows(report))
     labels, matrix = _confusion(report)
     if labels:
-        lines += ["## Confusion matrix (rows: consensus, columns: model)", ""]
-        lines += _md_table(["Consensus / Model", *labels], _confusion_rows(labels, matrix))
+        lines += ["## Confusion matrix (rows: final label, columns: model; thread counts)", ""]
+        lines += _md_table(["Final label / Model", *labels], _confusion_rows(labels, matrix))
     if _reveal_rows(report):
         lines += ["## Reveal step (automation bias)", ""] + _md_table(_REVEAL_HEADER, _reveal_rows(report))
     undefined = report.get("undefined", {})
@@ -250,7 +341,7 @@ th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
 
 
 def _heatmap_png(labels: list[str], matrix: list[list[int]]) -> str | None:
-    """Confusion heatmap (colour = share of each consensus row, text = count) as base64 PNG."""
+    """Confusion heatmap (colour = share of each final-label row, text = count) as base64 PNG."""
     counts = np.asarray(matrix, dtype=float)
     if counts.size == 0 or counts.sum() == 0:
         return None
@@ -264,12 +355,12 @@ def _heatmap_png(labels: list[str], matrix: list[list[int]]) -> str | None:
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel("Model")
-    ax.set_ylabel("Consensus")
+    ax.set_ylabel("Final label")
     for i, j in np.ndindex(counts.shape):
         if counts[i, j]:
             colour = "white" if shares[i, j] > 0.6 else "black"
             ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=7, color=colour)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Share of consensus row")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Share of final-label row")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
@@ -284,30 +375,36 @@ def _render_html(report: Mapping[str, Any], title: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f'<p class="summary">{esc(" ".join(summary_sentences(report)))}</p>',
+        f'<p class="summary">{esc(" ".join(caution_sentences(report) + summary_sentences(report)))}</p>',
+    ]
+    if _completeness_line(report):
+        parts.append(f'<p class="meta">Gold standard: {esc(_completeness_line(report))}</p>')
+    parts += [
         f'<p class="meta">Scored: {esc(str(report.get("n", 0)))} · failed: {esc(str(report.get("n_failed", 0)))}'
         f' · without prediction: {esc(str(report.get("n_missing", 0)))} · bootstrap resamples:'
         f' {esc(str(report.get("n_boot", _DASH)))} (seed {esc(str(report.get("seed", _DASH)))})</p>',
-        "<h2>Headline</h2>",
+        "<h2>Headline (model against the final label)</h2>",
         _html_table(["Measure", "Estimate", "95% CI"], _headline_rows(report)),
         "<h2>Per category</h2>",
         _html_table(_CATEGORY_HEADER, _category_rows(report)),
     ]
-    if report.get("model_vs_reviewer"):
-        parts += ["<h2>Model vs reviewers</h2>", _html_table(["Reviewer", "n", "Kappa"], _reviewer_rows(report))]
-    if report.get("reviewer_pairs"):
-        parts += [
-            "<h2>Reviewer pairs</h2>",
-            _html_table(["Reviewer A", "Reviewer B", "n", "Kappa"], _pair_rows(report)),
-        ]
+    if _as_reviewer_rows(report):
+        parts.append("<h2>The model as another reviewer</h2>")
+        claim = claim_sentence(report)
+        if claim:
+            parts.append(f"<p>{esc(claim)}</p>")
+        parts.append(_html_table(_AS_REVIEWER_HEADER, _as_reviewer_rows(report)))
+    if len(_reference_rows(report)) > 1:
+        parts += ["<h2>Against a reference that does not contain them</h2>",
+                  _html_table(_REFERENCE_HEADER, _reference_rows(report))]
     labels, matrix = _confusion(report)
     if labels:
-        parts.append("<h2>Confusion matrix (rows: consensus, columns: model)</h2>")
+        parts.append("<h2>Confusion matrix (rows: final label, columns: model; thread counts)</h2>")
         png = _heatmap_png(labels, matrix)
         if png:
-            alt = "Confusion heatmap: consensus rows, model columns"
+            alt = "Confusion heatmap: final-label rows, model columns"
             parts.append(f'<img alt="{alt}" src="data:image/png;base64,{png}">')
-        parts.append(_html_table(["Consensus / Model", *labels], _confusion_rows(labels, matrix)))
+        parts.append(_html_table(["Final label / Model", *labels], _confusion_rows(labels, matrix)))
     if _reveal_rows(report):
         parts += ["<h2>Reveal step (automation bias)</h2>", _html_table(_REVEAL_HEADER, _reveal_rows(report))]
     undefined = report.get("undefined", {})

@@ -28,6 +28,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f3f3f3; }
 p.method { max-width: 50rem; }
 ul.notes { color: #7a4a00; }
+p.caution { background: #fff4e0; border-left: 4px solid #b86e00; padding: 0.5rem 0.8rem; }
 img { max-width: 100%; }
 """.strip()
 
@@ -46,6 +47,18 @@ def render_prevalence(result: dict[str, Any], fmt: str, *, title: str) -> str:
     if fmt == "md":
         return _markdown(result, rows, title)
     return _html(result, rows, title)
+
+
+def _first_paragraph(result: dict[str, Any]) -> str:
+    """The caution a reader needs before any number: threads still pending, and the gold standard's state."""
+    parts = []
+    if result.get("pending"):
+        parts.append(f"Caution: {result['pending']} sampled thread(s) still await a decision and are left out; the "
+                     f"correction uses the {result['n']} decided threads only, which are not a random sample, so "
+                     "the corrected shares may keep part of the model's bias and the intervals may not cover the truth.")
+    if result.get("completeness_text"):
+        parts.append(f"Gold standard: {result['completeness_text']}")
+    return " ".join(parts)
 
 
 def _pct(value: float | None) -> str:
@@ -90,11 +103,10 @@ def _markdown(result: dict[str, Any], rows: list[list[str]], title: str) -> str:
         return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
     headers = _headers(result)
-    out = [
-        f"# {esc(title)}",
-        "",
+    first = _first_paragraph(result)
+    out = [f"# {esc(title)}", ""] + ([esc(first), ""] if first else []) + [
         f"N = {result['N']} threads labelled by the model; n = {result['n']} with human "
-        f"labels ({result['design']}).",
+        f"labels ({esc(result['design'])}).",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|",
@@ -127,7 +139,8 @@ def _html(result: dict[str, Any], rows: list[list[str]], title: str) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{e(title)}</h1>"
-        f"<p>N = {result['N']} threads labelled by the model; n = {result['n']} with human "
+        + (f"<p class=\"caution\">{e(_first_paragraph(result))}</p>" if _first_paragraph(result) else "")
+        + f"<p>N = {result['N']} threads labelled by the model; n = {result['n']} with human "
         f"labels ({e(result['design'])}).</p>"
         f"{img}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f"<p class=\"method\">Method: {e(result['method_description'])}</p>{notes}"

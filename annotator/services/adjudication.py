@@ -1,4 +1,5 @@
-"""Disagreement queue, lead decisions, third-reviewer decisions, and consensus labels of a round.
+"""Disagreement queue, lead decisions and third-reviewer decisions of a round (the consensus they make
+is read through annotator.services.consensus).
 
 Un-blinded: only leads and admins reach these functions through the app (the pages check the
 role); a third reviewer sees competing labels without reviewer names, in random order.
@@ -9,19 +10,19 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
-import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
-from annotator.adjudication import Assessment, Vote, assess, pair_label
+from annotator.adjudication import Assessment, pair_label
 from annotator.data.models import Account, Assignment, Decision, Label, Round, Thread, utcnow
-from annotator.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from annotator.errors import Conflict, InvalidInput, NotAllowed, NotFound, RowErrors
 from annotator.services import audit
 from annotator.services.codebook import category_names
+from annotator.services.consensus import assessments, decisions_of
 from annotator.services.rounds import require_round
-
-PENDING_STATUSES = ("third_reviewer", "discuss")
+from annotator.services.tables import read_small_csv
 
 
 @dataclass
@@ -44,43 +45,12 @@ class QueueItem:
         return self.decision.status
 
 
-def _votes_by_thread(session: Session, round_id: int) -> dict[int, list[Vote]]:
-    rows = session.execute(
-        select(Label.thread_id, Account.username, Label.category, Label.unsure)
-        .join(Account, Account.id == Label.reviewer_id).where(Label.round_id == round_id)).all()
-    votes: dict[int, list[Vote]] = defaultdict(list)
-    for tid, reviewer, cat, unsure in rows:
-        votes[tid].append(Vote(reviewer, cat, bool(unsure)))
-    return votes
-
-
-def _expected_by_thread(session: Session, round_id: int) -> dict[int, int]:
-    from sqlalchemy import func
-
-    return dict(session.execute(select(Assignment.thread_id, func.count()).where(Assignment.round_id == round_id)
-                                .group_by(Assignment.thread_id)).all())
-
-
-def _decisions(session: Session, round_id: int) -> dict[int, Decision]:
-    return {d.thread_id: d for d in session.execute(select(Decision).where(Decision.round_id == round_id)).scalars()}
-
-
-def assessments(session: Session, round_id: int) -> dict[int, Assessment]:
-    rnd = session.get(Round, round_id)
-    votes = _votes_by_thread(session, round_id)
-    expected = _expected_by_thread(session, round_id)
-    # K is the round's reviewers per thread: an imported round has assignments only where labels are,
-    # so a thread labeled by one of three must still count as missing, not as unanimous.
-    k = rnd.per_thread or 0
-    return {tid: assess(votes.get(tid, []), max(n, k), rnd.acceptance_rule) for tid, n in expected.items()}
-
-
 def disagreement_queue(session: Session, round_name: str, *, pair: str | None = None,
                        include_resolved: bool = False) -> list[QueueItem]:
     """Threads that need a lead: differing, missing or unsure labels. Most split first; filter by pair."""
     rnd = require_round(session, round_name)
     assessed = assessments(session, rnd.id)
-    decisions = _decisions(session, rnd.id)
+    decisions = {tid: d for (_, tid), d in decisions_of(session, [rnd.id]).items()}
     # a decision that only carries a definition-problem tag (status "open") does not put an
     # auto-accepted thread back in the queue
     # while a round is open, a thread nobody has labeled yet is work in progress, not a disagreement
@@ -136,7 +106,8 @@ def get_decision(session: Session, round_id: int, thread_id: int) -> Decision | 
         .scalars().first()
 
 
-def _upsert(session: Session, round_id: int, thread_id: int, *, actor: str, action: str, **values) -> Decision:
+def _upsert(session: Session, round_id: int, thread_id: int, *, actor: str, action: str, commit: bool = True,
+            source: str | None = None, **values) -> Decision:
     if session.execute(select(Assignment.id).where(Assignment.round_id == round_id,
                                                    Assignment.thread_id == thread_id).limit(1)).first() is None:
         raise NotFound("this thread is not part of the round")
@@ -150,9 +121,13 @@ def _upsert(session: Session, round_id: int, thread_id: int, *, actor: str, acti
         setattr(decision, k, v)
     decision.updated_at = utcnow()
     session.add(decision)
+    detail = {"before": before, "after": {k: v for k, v in values.items() if k != "rationale"}}
+    if source:
+        detail["source"] = source
     audit.record(session, actor=actor, action=action, entity="decision", entity_id=f"{round_id}/{thread_id}",
-                 detail={"before": before, "after": {k: v for k, v in values.items() if k != "rationale"}})
-    session.commit()
+                 detail=detail)
+    if commit:
+        session.commit()
     return decision
 
 
@@ -229,35 +204,88 @@ def discussion_list(session: Session, round_name: str) -> list[QueueItem]:
     return [i for i in disagreement_queue(session, round_name) if i.state == "discuss"]
 
 
-def consensus_frame(session: Session, round_name: str) -> pd.DataFrame:
-    """One final label per thread with provenance: unanimous, majority, adjudicated (by whom), third reviewer.
-    Threads without a final label yet are listed with status 'pending'."""
+@dataclass
+class DecisionImport:
+    round: str
+    recorded: int
+    unchanged: int
+    blank: int
+    still_pending: int
+
+
+def import_decisions(session: Session, path: Path | str, *, round_name: str, actor: str = "cli") -> DecisionImport:
+    """Record lead decisions from a CSV ``thread_id,category[,rationale,decided_by]`` (e.g. a consensus
+    meeting's spreadsheet, or the file ``export consensus`` wrote, with the pending rows filled in).
+
+    A row with an empty category is left as it is (the thread stays pending). Categories are those of
+    the round's codebook, matched ignoring case. A thread outside the round, an unknown category, a
+    thread listed twice, a thread already decided as another category, or a row of another round (a
+    ``round`` column) stops the import with every bad row listed; nothing is written. A row that repeats
+    a thread's current decision changes nothing, so importing the same file again changes nothing.
+    Each decision is audited (action ``adjudicate``, with the file name) in the same transaction.
+    """
+    from annotator.services.consensus import METHOD_WORDS, read_consensus
+
+    path = Path(path)
+    df = read_small_csv(path, required=("thread_id", "category"))
     rnd = require_round(session, round_name)
-    assessed = assessments(session, rnd.id)
-    decisions = _decisions(session, rnd.id)
-    ext = dict(session.execute(select(Thread.id, Thread.external_id).join(Assignment, Assignment.thread_id == Thread.id)
-                               .where(Assignment.round_id == rnd.id).distinct()).all())
-    rows = []
-    for tid, a in assessed.items():
-        d = decisions.get(tid)
-        votes = "; ".join(f"{c}={n}" for c, n in a.counts)
-        if d is not None and d.status == "resolved":
-            rows.append((ext[tid], d.category, d.provenance, d.decided_by, "final", votes))
-        elif a.accepted:
-            rows.append((ext[tid], a.accepted, a.provenance, None, "final", votes))
-        else:
-            status = d.status if d is not None and d.status in PENDING_STATUSES else "pending"
-            rows.append((ext[tid], None, None, None, status, votes))
-    df = pd.DataFrame(rows, columns=["thread_id", "category", "provenance", "decided_by", "status", "votes"],
-                      dtype=object)
-    df.insert(0, "round", round_name)
-    return df.sort_values("thread_id", kind="stable").reset_index(drop=True)
-
-
-def consensus_map(session: Session, round_name: str) -> dict[str, str]:
-    df = consensus_frame(session, round_name)
-    final = df[df["status"] == "final"]
-    return dict(zip(final["thread_id"], final["category"]))
+    names = category_names(session, rnd.codebook_version_id)
+    lookup = {n.casefold(): n for n in names}
+    rows_by_ext = {r.external_id: r for r in read_consensus(session, [round_name]).rows}
+    problems: list[tuple[int, str | None, str]] = []
+    seen: dict[str, int] = {}
+    todo = []
+    unchanged = blank = 0
+    for i, rec in enumerate(df.to_dict("records"), start=2):
+        ext, cat = str(rec.get("thread_id") or ""), str(rec.get("category") or "")
+        rationale = " ".join(str(rec.get("rationale") or "").split())
+        by = " ".join(str(rec.get("decided_by") or "").split())
+        other_round = str(rec.get("round") or "")
+        if other_round and other_round != round_name:
+            problems.append((i, "round", f"this row is for round '{other_round[:60]}', not '{round_name[:60]}'"))
+            continue
+        if not ext:
+            problems.append((i, "thread_id", "empty thread_id"))
+            continue
+        if ext in seen:
+            problems.append((i, "thread_id", f"thread '{ext[:60]}' is listed twice (first at row {seen[ext]})"))
+            continue
+        seen[ext] = i
+        row = rows_by_ext.get(ext)
+        if row is None:
+            problems.append((i, "thread_id", f"thread '{ext[:60]}' is not a sampled thread of round '{round_name[:60]}'"))
+            continue
+        if not cat:
+            blank += 1
+            continue
+        if cat.casefold() not in lookup:
+            problems.append((i, "category", f"unknown category '{cat[:60]}'; the round's codebook has: {', '.join(names)}"))
+            continue
+        cat = lookup[cat.casefold()]
+        if len(by) > 100:
+            problems.append((i, "decided_by", "at most 100 characters"))
+            continue
+        if row.decided:
+            if row.recorded == cat:
+                unchanged += 1
+            else:
+                problems.append((i, "category", f"thread '{ext[:60]}' is already decided as '{row.recorded}' "
+                                 f"({METHOD_WORDS.get(row.method, row.method)}); change it on the Adjudicate page"))
+            continue
+        todo.append((row, cat, rationale, by))
+    if problems:
+        problems.sort()
+        raise RowErrors(path.name, problems)
+    for row, cat, rationale, by in todo:
+        _upsert(session, rnd.id, row.thread_id, actor=actor, action="adjudicate", commit=False, source=path.name,
+                status="resolved", category=cat, provenance="adjudicated",
+                rationale=rationale or f"decided at a consensus meeting (imported from {path.name})",
+                decided_by=by or actor, third_reviewer_id=None)
+    still = sum(1 for r in rows_by_ext.values() if not r.decided) - len(todo)
+    audit.record(session, actor=actor, action="import_decisions", entity="round", entity_id=round_name,
+                 detail={"file": path.name, "recorded": len(todo), "unchanged": unchanged, "blank": blank})
+    session.commit()
+    return DecisionImport(round_name, len(todo), unchanged, blank, still)
 
 
 def definition_problems(session: Session, category: str | None = None) -> list[dict]:

@@ -3,76 +3,88 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 
-import pandas as pd
-from sqlalchemy import select
 from sqlmodel import Session
 
-from annotator.data.models import Account, CodebookVersion, Label, Thread
-from annotator.services.adjudication import consensus_frame
-from annotator.services.codebook import category_names, chain_renames
-from annotator.services.rounds import require_round
-from annotator.stats.agreement import agreement_report
+from annotator.errors import InvalidInput
+from annotator.services.codebook import category_names
+from annotator.services.consensus import METHOD_WORDS, Completeness, Consensus, read_consensus, reason_text
+from annotator.stats.agreement import agreement_report, reviewer_overlap
 
-PROVENANCE_WORDS = {"unanimous": "unanimous", "majority": "accepted by majority",
-                    "adjudicated": "adjudicated by a lead", "third_reviewer": "decided by a third reviewer"}
+MIN_COMMON_THREADS = 2
 
 
-def ratings_frame(session: Session, round_names: list[str]) -> pd.DataFrame:
-    """Long ratings (item, reviewer, category) of the rounds; items are 'round/thread' so rounds stay apart.
-    Category names are mapped through later codebook versions' renames (merges) for reporting."""
-    frames = []
-    renames = codebook_renames(session)
-    for name in round_names:
-        rnd = require_round(session, name)
-        rows = session.execute(
-            select(Thread.external_id, Account.username, Label.category)
-            .join(Thread, Thread.id == Label.thread_id).join(Account, Account.id == Label.reviewer_id)
-            .where(Label.round_id == rnd.id)).all()
-        df = pd.DataFrame(rows, columns=["thread", "reviewer", "category"])
-        df["item"] = name + "/" + df["thread"].astype(str)
-        frames.append(df[["item", "reviewer", "category"]])
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["item", "reviewer", "category"])
-    if renames:
-        out["category"] = out["category"].map(lambda c: renames.get(c, c))
-    return out
+def check_reviewers(cons: Consensus, exclude_reviewers: Iterable[str] = ()) -> list[str]:
+    """The reviewers left out, validated; refuses (one line) when a reviewer left in shares fewer than
+    two threads with every other reviewer: no agreement figure can be computed for them, and in an
+    imported spreadsheet it is most often a misspelt name."""
+    excluded = sorted(set(exclude_reviewers))
+    known = set(cons.votes["reviewer"])
+    unknown = [r for r in excluded if r not in known]
+    if unknown:
+        raise InvalidInput(f"--exclude-reviewer: no reviewer '{unknown[0]}' labelled in these rounds "
+                           f"(reviewers: {', '.join(sorted(known)[:10]) or 'none'})")
+    ratings = cons.ratings(exclude_reviewers=excluded)
+    lacking = {r: n for r, n in reviewer_overlap(ratings[["item", "reviewer", "category"]]).items()
+               if n < MIN_COMMON_THREADS}
+    if lacking:
+        name, n = sorted(lacking.items())[0]
+        more = f" (and {len(lacking) - 1} more reviewer(s))" if len(lacking) > 1 else ""
+        raise InvalidInput(
+            f"reviewer '{name}' shares fewer than {MIN_COMMON_THREADS} threads with any other reviewer ({n}){more}, "
+            "so no agreement can be measured for them: check the name in the labels file, or leave them out "
+            f"with --exclude-reviewer {name}")
+    return excluded
 
 
-def codebook_renames(session: Session) -> dict[str, str]:
-    """Old category name -> its name in the newest version, following every version's renames."""
-    steps = session.execute(select(CodebookVersion.renames).order_by(CodebookVersion.version)).scalars()
-    return chain_renames(steps)
-
-
-def resolution_text(provenance_counts: Counter, pending: int) -> str:
-    parts = [f"{n} {PROVENANCE_WORDS.get(p, p)}" for p, n in provenance_counts.most_common() if p]
-    text = "Final labels: " + (", ".join(parts) if parts else "none yet")
+def resolution_text(completeness: Sequence[Completeness]) -> str:
+    """What was actually done to reach the final labels, in plain words (never 'resolved' while some
+    threads are not)."""
+    n = sum(c.n_sampled for c in completeness)
+    if not n:
+        return "No thread has been sampled yet."
+    methods: Counter = Counter()
+    reasons: Counter = Counter()
+    for c in completeness:
+        methods.update(c.by_method)
+        reasons.update(c.by_reason)
+    decided = sum(methods.values())
+    pending = n - decided
+    parts = ", ".join(f"{k} {METHOD_WORDS.get(m, m)}" for m, k in methods.most_common())
+    text = f"Of the {n:,} sampled threads, {decided:,} have a final label" + (f" ({parts})" if parts else "") + "."
     if pending:
-        text += f"; {pending} thread(s) still awaiting a decision"
-    return text + ". Disagreements were resolved by consensus discussion or adjudication by a third reviewer."
+        text += (f" {pending:,} of {n:,} threads await adjudication ({reason_text(dict(reasons.most_common()))}); "
+                 "no final label is reported for them.")
+    deciders = [f"a lead ({methods['adjudicated']:,} threads)"] if methods["adjudicated"] else []
+    deciders += [f"a third reviewer ({methods['third_reviewer']:,} threads)"] if methods["third_reviewer"] else []
+    if deciders and not pending:
+        text += " Threads without agreement under the round's rule were decided by " + " and ".join(deciders) + "."
+    elif deciders:
+        text += " So far, " + " and ".join(deciders) + " decided threads without agreement under the round's rule."
+    return text
 
 
-def agreement_for_rounds(session: Session, round_names: list[str], *, n_boot: int = 1000, seed: int = 0) -> dict:
-    """The agreement report (see annotator.stats.agreement) for these rounds, with consensus and provenance."""
-    ratings = ratings_frame(session, round_names)
-    renames = codebook_renames(session)
-    first = require_round(session, round_names[0])
-    cats = [renames.get(c, c) for c in category_names(session, first.codebook_version_id)]
-    cats = list(dict.fromkeys(cats))
-    consensus: dict[str, str] = {}
-    provenance: Counter = Counter()
-    pending = 0
-    for name in round_names:
-        cf = consensus_frame(session, name)
-        for tid, cat, prov, status in zip(cf["thread_id"], cf["category"], cf["provenance"], cf["status"]):
-            if status == "final":
-                consensus[f"{name}/{tid}"] = renames.get(cat, cat)
-                provenance[prov] += 1
-            else:
-                pending += 1
-    report = agreement_report(ratings, categories=cats, consensus=consensus, n_boot=n_boot, seed=seed)
+def agreement_for_rounds(session: Session, round_names: list[str], *, n_boot: int = 1000, seed: int = 0,
+                         exclude_reviewers: Iterable[str] = ()) -> dict:
+    """The agreement report (see annotator.stats.agreement) of these rounds' independent labels (a thread
+    in two rounds is two items), each reviewer against the leave-one-out reference, and how complete the
+    gold standard is (``completeness``, ``resolution``)."""
+    cons = read_consensus(session, round_names)
+    excluded = check_reviewers(cons, exclude_reviewers)
+    ratings = cons.ratings(exclude_reviewers=excluded)[["item", "reviewer", "category"]]
+    first = cons.rounds[0] if cons.rounds else None
+    cats = [] if first is None else category_names(session, first.codebook_version_id)
+    cats = list(dict.fromkeys(cons.renames.get(c, c) for c in cats))
+    report = agreement_report(ratings, categories=cats, n_boot=n_boot, seed=seed)
+    completeness = cons.completeness()
+    methods: Counter = Counter()
+    for c in completeness:
+        methods.update(c.by_method)
     report["rounds"] = list(round_names)
-    report["consensus_provenance"] = dict(provenance)
-    report["consensus_pending"] = pending
-    report["resolution"] = resolution_text(provenance, pending)
+    report["excluded_reviewers"] = excluded
+    report["completeness"] = [c.as_dict() for c in completeness]
+    report["consensus_provenance"] = dict(methods)
+    report["consensus_pending"] = cons.n_pending
+    report["resolution"] = resolution_text(completeness)
     return report

@@ -356,49 +356,111 @@ def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = N
 
 def classify_local(engine: Engine, *, round_name: str | None = None, train_rounds: list[str] | None = None,
                    version: int | None = None, limit: int | None = None, seed: int = 0, actor: str = "cli") -> RunSummary:
-    """Train the local TF-IDF + logistic-regression model on consensus labels, then classify."""
+    """Train the local TF-IDF + logistic-regression model on final labels, then classify.
+
+    Training threads are the decided threads of ``train_rounds`` (default: every round), with their
+    final label under today's category names (a thread decided in several rounds: the newest). Every
+    training thread in scope gets its out-of-fold prediction (K-fold cross-fitting, see
+    annotator.llm.local), every other thread the model trained on all of them; the run records which
+    threads trained it and the fold that held each out (``TrainingThread``), and its params say K.
+    """
+    from annotator.data.models import TrainingThread
     from annotator.llm.local import train_local_model
-    from annotator.services.adjudication import consensus_map
-    from annotator.services.rounds import list_rounds
+    from annotator.services.consensus import read_consensus
 
     started = time.perf_counter()
     with Session(engine, expire_on_commit=False) as s:
         cb = require_version(s, version)
-        names = train_rounds or [r.name for r in list_rounds(s)]
-        train: dict[str, str] = {}
-        for name in names:
-            train.update(consensus_map(s, name))
-        if len(set(train.values())) < 2:
+        consensus = read_consensus(s, train_rounds or None)
+        latest = consensus.latest()
+        if len(set(r.category for r in latest.values())) < 2:
             raise InvalidInput("the local model needs consensus labels of at least two categories: adjudicate a round first")
-        texts = dict(s.execute(select(Thread.external_id, Thread.text).where(Thread.external_id.in_(list(train)))).all())
-        ext = [e for e in train if e in texts]
+        train_ids = sorted(latest)
+        texts: dict[int, str] = {}
+        for start in range(0, len(train_ids), 5000):
+            chunk = train_ids[start:start + 5000]
+            texts.update(dict(s.execute(select(Thread.id, Thread.text).where(Thread.id.in_(chunk))).all()))
+        labels = [latest[t].category for t in train_ids]
         try:
-            model = train_local_model([texts[e] for e in ext], [train[e] for e in ext], seed=seed)
+            model = train_local_model([texts[t] for t in train_ids], labels, seed=seed)
         except ValueError as exc:
             raise InvalidInput(f"cannot train the local model: {exc}") from None
+        if model.out_of_fold is None:
+            raise InvalidInput("the local model needs at least 2 final labels in each of 2 categories, so that every "
+                               "training thread can be predicted by a model that did not see it: adjudicate more threads")
         scope, ids = _scope_ids(s, round_name, limit)
+        folds = model.cv["folds"]
+        params = {"train_rounds": [r.name for r in consensus.rounds], "n_train": len(train_ids),
+                  "n_pending_not_trained": consensus.n_pending, "cross_fit": True, "folds": folds,
+                  "folds_note": (f"{folds}-fold cross-fitting" + ("" if folds == 5 else
+                                 " (fewer than 5: the smallest category has only that many final labels)")),
+                  "cv": model.cv, "seed": seed, "actor": actor}
         run = ModelRun(backend="local", model=f"tfidf-logreg:{model.fingerprint[:12]}", codebook_version_id=cb.id,
-                       prompt_template_version="local", codebook_hash=model.fingerprint, scope=scope,
-                       params={"train_rounds": names, "n_train": len(ext), "cv": model.cv, "seed": seed, "actor": actor},
+                       prompt_template_version="local", codebook_hash=model.fingerprint, scope=scope, params=params,
                        local_model=model.to_bytes())
         s.add(run)
         s.flush()
         run_id = run.id
+        s.execute(insert(TrainingThread), [
+            dict(run_id=run_id, thread_id=t, round_id=latest[t].round_id, category=label, fold=fold)
+            for t, label, fold in zip(train_ids, labels, model.fold_of)])
         audit.record(s, actor=actor, action="model_run_started", entity="model_run", entity_id=run_id,
-                     detail={"backend": "local", "scope": scope, "n_train": len(ext)})
+                     detail={"backend": "local", "scope": scope, "n_train": len(train_ids), "folds": folds})
         s.commit()
+    held_out = {t: (cat, conf, fold) for t, (cat, conf), fold in zip(train_ids, model.out_of_fold, model.fold_of)}
+    everything = f"local model trained on all {len(train_ids)} labelled threads"
     for start in range(0, len(ids), 5000):
         chunk = ids[start:start + 5000]
         with Session(engine) as s:
             rows = s.execute(select(Thread.id, Thread.text).where(Thread.id.in_(chunk))).all()
-        preds = model.predict([t for _, t in rows])
+        fresh = [(tid, text) for tid, text in rows if tid not in held_out]
+        answers = dict(zip((tid for tid, _ in fresh), model.predict([text for _, text in fresh])))
+        values = []
+        for tid, _ in rows:
+            if tid in held_out:
+                cat, conf, fold = held_out[tid]
+                why = f"local model, out of fold: fold {fold + 1} of {folds} held this thread out of training"
+            else:
+                (cat, conf), why = answers[tid], everything
+            values.append(dict(run_id=run_id, thread_id=tid, category=cat, status="ok", rationale=why, confidence=conf,
+                               cache_key="", cached=False, created_at=utcnow()))
         with engine.begin() as conn:
-            conn.execute(insert(Prediction), [dict(run_id=run_id, thread_id=tid, category=cat, status="ok",
-                                                   rationale="local model", confidence=conf, cache_key="", cached=False,
-                                                   created_at=utcnow()) for (tid, _), (cat, conf) in zip(rows, preds)])
+            conn.execute(insert(Prediction), values)
     done = _finish(engine, run_id, model="local", batch=False, price_table=None, requests=0, actor=actor)
     return RunSummary(run_id, len(ids), 0, 0, len(ids), 0, 0, 0, 0, done.cost_usd, time.perf_counter() - started,
                       done.status)
+
+
+def training_threads(session: Session, run: ModelRun) -> dict[int, int | None]:
+    """thread_id -> fold that held it out, for the threads whose labels trained the run (empty for a run
+    that trained on nothing, e.g. an LLM)."""
+    from annotator.data.models import TrainingThread
+
+    rows = session.execute(select(TrainingThread.thread_id, TrainingThread.fold)
+                           .where(TrainingThread.run_id == run.id)).all()
+    return {t: f for t, f in rows}
+
+
+def in_sample_guard(session: Session, run: ModelRun, round_names: list[str] | tuple[str, ...], scored: set[int]) -> None:
+    """Refuse to use a run's predictions on threads whose labels trained it, unless they are out of fold."""
+    params = run.params or {}
+    if run.backend != "local":
+        return
+    names = list(round_names)
+    training = training_threads(session, run)
+    if params.get("cross_fit"):
+        if not any(t in training and training[t] is None for t in scored):
+            return
+        where = ", ".join(f"'{n}'" for n in names)
+    else:
+        trained_on = [n for n in names if n in (params.get("train_rounds") or [])]
+        if not trained_on and not any(t in training for t in scored):
+            return
+        where = ", ".join(f"'{n}'" for n in trained_on or names)
+    raise InvalidInput(
+        f"run {run.id} was trained on the final labels of round {where} without out-of-fold predictions (a local "
+        "run made before annotator cross-fitted), so its figures there would be in-sample: train a new local run "
+        "('annotator classify --backend local ...') and use that one")
 
 
 def resolve_run(session: Session, run: str | int) -> ModelRun:

@@ -103,6 +103,13 @@ def chain_renames(steps) -> dict[str, str]:
     return {k: v for k, v in chain.items() if k != v}
 
 
+def codebook_renames(session: Session) -> dict[str, str]:
+    """Old category name -> its name in the newest version, following every version's renames (the one
+    place today's category names are derived; every report maps stored labels through it)."""
+    steps = session.exec(select(CodebookVersion.renames).order_by(CodebookVersion.version)).all()
+    return chain_renames(steps)
+
+
 def get_version(session: Session, version: int | None = None) -> CodebookVersion | None:
     """The given codebook version, or the newest one."""
     stmt = select(CodebookVersion)

@@ -1,8 +1,10 @@
 """Usage dashboard: what staff use the chat tool for, by category, department, role group and week.
 
-Labels. The *effective label* of a thread is its consensus label (final, from any round; when a
-thread is in several rounds the newest round wins) and otherwise the chosen model run's ``ok``
-prediction. Category names are mapped through the codebook's renames (merges), so merged
+Labels. The *effective label* of a thread is its final label from the gold standard
+(annotator.services.consensus: decided threads of any round; when a thread is decided in several
+rounds the newest round wins) and otherwise the chosen model run's ``ok`` prediction (for a local
+run, the out-of-fold prediction on the threads that trained it). Sampled threads still pending count
+at the model's label, and the page says how many there are. Category names are mapped through the codebook's renames (merges), so merged
 categories are reported under their newest name. The chosen run is an explicit run id, else the
 setting ``dashboard_run``, else the newest finished run over all threads, else none (then only
 consensus-labelled threads count).
@@ -41,10 +43,8 @@ from sqlmodel import Session
 from annotator.data.models import ModelRun, Prediction, Setting, Thread
 from annotator.errors import InvalidInput, NotFound
 from annotator.services import audit
-from annotator.services.adjudication import consensus_map
-from annotator.services.agreement import codebook_renames
-from annotator.services.codebook import get_version, list_categories
-from annotator.services.rounds import list_rounds, thread_ids_by_external
+from annotator.services.codebook import codebook_renames, get_version, list_categories
+from annotator.services.consensus import read_consensus
 
 log = logging.getLogger(__name__)
 
@@ -107,19 +107,15 @@ class LabelBasis:
     run_id: int | None
     consensus: dict[int, str]
     renames: dict[str, str] = field(default_factory=dict)
+    n_pending: int = 0  # sampled threads (of any round) still without a final label
 
     def rename(self, category: str) -> str:
         return self.renames.get(category, category)
 
 
 def consensus_labels(session: Session) -> dict[int, str]:
-    """Final consensus label per thread row id over every round (newest round wins), renamed."""
-    renames = codebook_renames(session)
-    by_external: dict[str, str] = {}
-    for rnd in list_rounds(session):  # oldest first, so a newer round overwrites
-        by_external.update(consensus_map(session, rnd.name))
-    ids = thread_ids_by_external(session, list(by_external))
-    return {ids[e]: renames.get(c, c) for e, c in by_external.items() if e in ids}
+    """Final label per thread row id over every round (newest round wins), under today's names."""
+    return read_consensus(session).latest_labels()
 
 
 def default_run_id(session: Session) -> int | None:
@@ -148,7 +144,9 @@ def label_basis(session: Session, *, run_id: int | None) -> LabelBasis:
     """Consensus labels plus the given run (which must exist when not None)."""
     if run_id is not None and session.get(ModelRun, run_id) is None:
         raise NotFound(f"no model run {run_id}")
-    return LabelBasis(run_id, consensus_labels(session), codebook_renames(session))
+    consensus = read_consensus(session)
+    pending = {r.thread_id for r in consensus.pending()} - set(consensus.latest())
+    return LabelBasis(run_id, consensus.latest_labels(), dict(consensus.renames), len(pending))
 
 
 # --------------------------------------------------------------------------- #
@@ -467,6 +465,7 @@ class Dashboard:
     n_threads: int
     n_consensus: int
     n_model: int
+    n_pending: int
     distribution: pd.DataFrame
     by_department: pd.DataFrame
     by_role_group: pd.DataFrame
@@ -485,6 +484,9 @@ class Dashboard:
         model = f"model run #{self.run_id} ({self.run_name}) for {self.n_model}" if self.run_id is not None \
             else "no model run chosen"
         text = f"Labels: consensus for {self.n_consensus} threads, {model}"
+        if self.n_pending:
+            text += (f"; {self.n_pending} sampled thread(s) still await a final label and count at the model's "
+                     "label meanwhile")
         if self.n_unlabeled:
             text += f"; {self.n_unlabeled} threads in the filter have neither and are not counted"
         return text + "."
@@ -509,7 +511,7 @@ def build_dashboard(session: Session, *, run_id: int | None, filters: Filters | 
     return Dashboard(
         run_id=run_id, run_name=f"{run.backend}:{run.model}" if run else "", filters=filters,
         n_threads=int(eff["n"].sum()), n_consensus=int(labelled["n_consensus"].sum()),
-        n_model=int(labelled["n_model"].sum()), distribution=dist, by_department=breakdown(labelled, "department"),
+        n_model=int(labelled["n_model"].sum()), n_pending=basis.n_pending, distribution=dist, by_department=breakdown(labelled, "department"),
         by_role_group=breakdown(labelled, "role_group"), by_week=breakdown(labelled, "week"),
         frequent_vs_all=frequent_vs_all(labelled), offtopic=offtopic_share(labelled, codebook),
         clinical_from_nonclinical=clinical_from_nonclinical(labelled, codebook), categories=list(dist["category"]),

@@ -1,23 +1,35 @@
-"""A model run against a round's consensus and its reviewers; run against run; error analysis tags;
-the post-reveal (automation bias) measure."""
+"""A model run against a round's final labels and its reviewers; run against run; error analysis tags;
+the post-reveal (automation bias) measure.
+
+Every figure here is out of sample: the round's final labels come from the consensus read model
+(annotator.services.consensus), the report refuses while sampled threads are pending (unless asked to
+use the decided ones, and then says so), a local run is scored on its training threads only through
+their out-of-fold predictions, and threads whose text the prompt showed as a codebook example are left
+out. Rounds sampled by predicted category are scored with their design weights.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
-from annotator.data.models import Account, ErrorTag, Label, ModelRun, Prediction, Round, Thread, utcnow
+from annotator.data.models import Account, Category, ErrorTag, Label, ModelRun, Prediction, Round, Thread, utcnow
 from annotator.errors import InvalidInput
 from annotator.services import audit
-from annotator.services.adjudication import consensus_map
-from annotator.services.agreement import codebook_renames, ratings_frame
-from annotator.services.classify import resolve_run
-from annotator.services.codebook import category_names
+from annotator.services.agreement import check_reviewers
+from annotator.services.classify import in_sample_guard, resolve_run, training_threads
+from annotator.services.codebook import category_names, codebook_renames
+from annotator.services.consensus import Consensus, read_consensus
+from annotator.services.prevalence import design_weights, run_predictions
 from annotator.services.rounds import require_round
 from annotator.stats.comparison import compare_runs, compare_to_consensus, reveal_effect
 
 ERROR_TAGS = ("model_error", "ambiguous_definition", "consensus_error")
+MIN_EXAMPLE_CHARS = 30  # shorter codebook examples are too generic to say they came from a thread
+_CHUNK = 5000
 
 
 def predictions_frame(session: Session, run: ModelRun) -> pd.DataFrame:
@@ -38,26 +50,98 @@ def _default_round(session: Session, run: ModelRun, round_name: str | None) -> R
     raise InvalidInput(f"run {run.id} covers all threads: name the round to compare with (--round NAME)")
 
 
+def _normalise(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def prompt_example_threads(session: Session, run: ModelRun, thread_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Threads whose text contains one of the codebook examples the run's prompt showed (an example taken
+    from a thread, e.g. a 'local' candidate), with the categories of those examples. Text match: the
+    example (at least 30 characters, whitespace and case ignored, a trailing ellipsis dropped) inside the
+    thread's text. Local runs have no prompt: nothing."""
+    if run.backend == "local":
+        return {}
+    examples = []
+    for name, values in session.execute(select(Category.name, Category.examples)
+                                        .where(Category.codebook_version_id == run.codebook_version_id)).all():
+        for example in values or []:
+            norm = _normalise(str(example)).rstrip("…").rstrip(".").strip()
+            if len(norm) >= MIN_EXAMPLE_CHARS:
+                examples.append((name, norm))
+    if not examples:
+        return {}
+    found: dict[int, list[str]] = {}
+    ids = sorted(set(thread_ids))
+    for start in range(0, len(ids), _CHUNK):
+        for tid, text in session.execute(select(Thread.id, Thread.text).where(Thread.id.in_(ids[start:start + _CHUNK]))):
+            norm = _normalise(text)
+            hits = sorted({name for name, example in examples if example in norm})
+            if hits:
+                found[tid] = hits
+    return found
+
+
 def compare_run(session: Session, run_ref: str | int, *, round_name: str | None = None, n_boot: int = 1000,
-                seed: int = 0) -> dict:
-    """The run's predictions on a round's threads against the consensus and the reviewers."""
+                seed: int = 0, allow_pending: bool = False, exclude_reviewers: Iterable[str] = ()) -> dict:
+    """The run's predictions on a round's threads against the final labels and as another reviewer.
+
+    Refuses (one line) while any sampled thread of the round is pending, unless ``allow_pending`` (then
+    ``pending`` counts them and the report's first paragraph warns); when no thread is decided, when
+    the run has no usable prediction on the round, when a reviewer shares fewer than 2 threads with every
+    other one (leave them out with ``exclude_reviewers``), and when a local run would be scored in sample.
+    """
     run = resolve_run(session, run_ref)
     rnd = _default_round(session, run, round_name)
-    renames = codebook_renames(session)
-    consensus = {t: renames.get(c, c) for t, c in consensus_map(session, rnd.name).items()}
-    preds = predictions_frame(session, run)
-    in_round = preds[preds["thread_id"].isin(consensus)]
-    predictions = {t: (renames.get(c, c) if s == "ok" else None)
-                   for t, c, s in zip(in_round["thread_id"], in_round["category"], in_round["status"])}
-    ratings = ratings_frame(session, [rnd.name])
-    ratings["item"] = ratings["item"].str.split("/", n=1).str[1]
+    cons = read_consensus(session, [rnd.name])
+    cons.require_complete(allow_pending=allow_pending, what="the model report")
+    excluded = check_reviewers(cons, exclude_reviewers)
+    renames = cons.renames
+    sampled = [r.thread_id for r in cons.rows]
+    raw = run_predictions(session, run.id, sampled)
+    if not raw:
+        waiting = " (its batch is still pending)" if run.status == "batch_pending" else ""
+        raise InvalidInput(f"run {run.id} has no prediction for the threads of round '{rnd.name}'{waiting}: classify "
+                           f"the round first ('annotator classify --round NAME')")
+    decided = {r.thread_id: r.category for r in cons.decided()}
+    in_sample_guard(session, run, [rnd.name], set(decided) & set(raw))
+    notes = []
+    leaked = prompt_example_threads(session, run, sampled)
+    if leaked:
+        cats_shown = sorted({c for hits in leaked.values() for c in hits})
+        notes.append(f"The prompt's codebook examples contain the text of {len(leaked)} thread(s) of this round "
+                     f"(examples of {', '.join(cats_shown)}): the model was shown those threads with a category, so "
+                     "they are left out of every figure below.")
+    predictions = {t: (renames.get(c, c) if st == "ok" and c is not None else None)
+                   for t, (c, st) in raw.items() if t not in leaked}
+    consensus = {t: c for t, c in decided.items() if t not in leaked}
+    ratings = cons.ratings(exclude_reviewers=excluded)
+    ratings = ratings[~ratings["thread_id"].isin(set(leaked))]
+    frame = pd.DataFrame({"item": ratings["thread_id"], "reviewer": ratings["reviewer"], "category": ratings["category"]})
+    design = design_weights(session, rnd, sampled)
     cats = list(dict.fromkeys(renames.get(c, c) for c in category_names(session, rnd.codebook_version_id)))
-    report = compare_to_consensus(predictions, consensus, categories=cats, reviewer_ratings=ratings, n_boot=n_boot,
-                                  seed=seed)
+    extra = sorted({c for c in list(consensus.values()) + frame["category"].tolist() if c not in cats})
+    report = compare_to_consensus(predictions, consensus, categories=cats + extra, reviewer_ratings=frame,
+                                  weights=design[0] if design else None, strata=design[1] if design else None,
+                                  n_boot=n_boot, seed=seed)
+    if not report["n"]:
+        raise InvalidInput(f"none of run {run.id}'s predictions on the decided threads of round '{rnd.name}' can be "
+                           f"scored ({report['n_failed']} failed, {report['n_missing']} missing): ask again for them "
+                           "('annotator classify --round NAME --retry-failed')")
+    training = training_threads(session, run)
+    if run.backend == "local" and training:
+        on_round = sum(1 for t in consensus if t in training)
+        params = run.params or {}
+        notes.append(f"This local run was trained on {params.get('n_train', len(training))} final labels "
+                     f"({', '.join(params.get('train_rounds') or [])}); {on_round} of the scored threads were among "
+                     f"them and are scored by their out-of-fold prediction ({params.get('folds_note', 'cross-fitting')}: "
+                     "each by a model that never saw its label).")
     report.update({"run_id": run.id, "model": run.model, "backend": run.backend, "round": rnd.name,
                    "codebook_version_id": run.codebook_version_id, "n_consensus": len(consensus),
-                   "n_unclassified": len(set(consensus) - set(predictions))})
-    reveal = reveal_frame(session, rnd, run)
+                   "n_unclassified": len(set(consensus) - set(predictions)), "pending": cons.n_pending,
+                   "completeness": [c.as_dict() for c in cons.completeness()],
+                   "completeness_text": cons.completeness_text(), "excluded_reviewers": excluded,
+                   "n_prompt_example_threads": len(leaked), "notes": notes})
+    reveal = reveal_frame(session, rnd, run, cons)
     report["reveal"] = None
     if len(reveal):
         keys = list(zip(reveal["item"], reveal["reviewer"]))
@@ -67,16 +151,20 @@ def compare_run(session: Session, run_ref: str | int, *, round_name: str | None 
     return report
 
 
-def reveal_frame(session: Session, rnd: Round, run: ModelRun) -> pd.DataFrame:
-    """Blind label, post-reveal label, model label shown, consensus: one row per revealed label."""
+def reveal_frame(session: Session, rnd: Round, run: ModelRun, cons: Consensus | None = None) -> pd.DataFrame:
+    """Blind label, post-reveal label, model label shown, final label (today's names): one row per revealed
+    label of a decided thread; ``item`` is the thread id."""
+    cons = cons or read_consensus(session, [rnd.name])
     rows = session.execute(
-        select(Thread.external_id, Account.username, Label.category, Label.post_reveal_category,
+        select(Label.thread_id, Account.username, Label.category, Label.post_reveal_category,
                Label.revealed_model_category)
-        .join(Thread, Thread.id == Label.thread_id).join(Account, Account.id == Label.reviewer_id)
+        .join(Account, Account.id == Label.reviewer_id)
         .where(Label.round_id == rnd.id, Label.post_reveal_category.is_not(None))).all()
-    consensus = consensus_map(session, rnd.name)
-    df = pd.DataFrame(rows, columns=["item", "reviewer", "blind", "post", "model"])
-    df["consensus"] = df["item"].map(consensus)
+    rename = lambda c: None if c is None else cons.renames.get(c, c)  # noqa: E731
+    df = pd.DataFrame([(t, r, rename(b), rename(p), rename(m)) for t, r, b, p, m in rows],
+                      columns=["item", "reviewer", "blind", "post", "model"])
+    final = {r.thread_id: r.category for r in cons.decided()}
+    df["consensus"] = df["item"].map(final)
     return df.dropna(subset=["consensus"])
 
 
@@ -94,26 +182,28 @@ def compare_two_runs(session: Session, a: str | int, b: str | int) -> dict:
 
 
 def disagreements(session: Session, run_ref: str | int, *, round_name: str | None = None) -> pd.DataFrame:
-    """Threads where the run and the consensus differ, with the model's rationale and any tag."""
+    """Decided threads of the round where the run and the final label differ (today's category names),
+    with the model's rationale and any tag."""
     run = resolve_run(session, run_ref)
     rnd = _default_round(session, run, round_name)
-    consensus = consensus_map(session, rnd.name)
+    cons = read_consensus(session, [rnd.name])
+    final = {r.thread_id: r for r in cons.decided()}
     rows = session.execute(
-        select(Thread.id, Thread.external_id, Prediction.category, Prediction.status, Prediction.rationale,
-               Prediction.confidence)
-        .join(Thread, Thread.id == Prediction.thread_id)
-        .where(Prediction.run_id == run.id, Thread.external_id.in_(list(consensus) or ["-"]))).all()
+        select(Prediction.thread_id, Prediction.category, Prediction.status, Prediction.rationale, Prediction.confidence)
+        .where(Prediction.run_id == run.id, Prediction.thread_id.in_(list(final) or [-1]))).all()
     tags = {t.thread_id: t for t in session.execute(select(ErrorTag).where(ErrorTag.run_id == run.id)).scalars()}
     out = []
-    for tid, ext, cat, status, rationale, conf in rows:
-        if status == "ok" and cat == consensus[ext]:
+    for tid, cat, status, rationale, conf in rows:
+        model = cons.renames.get(cat, cat) if status == "ok" and cat is not None else None
+        if model == final[tid].category:
             continue
         tag = tags.get(tid)
-        out.append({"thread_pk": tid, "thread_id": ext, "consensus": consensus[ext],
-                    "model": cat if status == "ok" else "(failed)", "rationale": rationale, "confidence": conf,
+        out.append({"thread_pk": tid, "thread_id": final[tid].external_id, "consensus": final[tid].category,
+                    "model": model or "(failed)", "rationale": rationale, "confidence": conf,
                     "tag": tag.tag if tag else None, "comment": tag.comment if tag else ""})
-    return pd.DataFrame(out, columns=["thread_pk", "thread_id", "consensus", "model", "rationale", "confidence", "tag",
-                                      "comment"])
+    df = pd.DataFrame(out, columns=["thread_pk", "thread_id", "consensus", "model", "rationale", "confidence", "tag",
+                                    "comment"])
+    return df.sort_values("thread_id", kind="stable").reset_index(drop=True)
 
 
 def tag_error(session: Session, *, run_id: int, thread_id: int, tag: str, comment: str, category: str | None,

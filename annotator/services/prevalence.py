@@ -2,6 +2,14 @@
 consensus of sampled rounds (:func:`annotator.stats.prevalence.estimate_prevalence`), and the next
 round's sample stratified by the model's predicted category.
 
+The human sample is the gold standard of the rounds (annotator.services.consensus). The estimate is
+refused while any sampled thread of those rounds is pending: the decided threads are not a random
+sample (decided-first threads are the easy ones, so the model's bias would survive the correction).
+With ``allow_pending`` it is computed on the decided threads, says so first, and carries ``pending``.
+A local run's predictions on the threads that trained it are out of fold (cross-fitting), so the
+correction is a cross-prediction-powered one (Zrnic & Candes, PNAS 2024); a run that would be used
+in sample is refused.
+
 A round created by :func:`create_stratified_round` stores its design in ``sampling_spec``:
 ``{"design": "stratified_by_prediction", "run_id", "weights": {stratum: N_h / n_h}, "strata": {...}}``.
 Its sampled threads then carry the weight of their stratum (the run's raw predicted category) in
@@ -11,7 +19,9 @@ codebook's renames, as everywhere in reports.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -23,13 +33,11 @@ from annotator.data.models import Assignment, ModelRun, Prediction, Round
 from annotator.errors import InvalidInput
 from annotator.sampling import assign_reviewers
 from annotator.services.accounts import ensure_reviewers
-from annotator.services.adjudication import consensus_map
-from annotator.services.agreement import codebook_renames
-from annotator.services.classify import resolve_run
+from annotator.services.classify import in_sample_guard, resolve_run, training_threads
 from annotator.services.codebook import require_version
 from annotator.services.dashboard import codebook_frame
-from annotator.services.rounds import (SampleResult, check_new_round, list_rounds, require_round, store_round,
-                                       thread_ids_by_external)
+from annotator.services.consensus import RoundRef, read_consensus
+from annotator.services.rounds import SampleResult, check_new_round, store_round
 from annotator.stats.prevalence import estimate_prevalence, stratified_sample_plan
 
 STRATIFIED_DESIGN = "stratified_by_prediction"
@@ -56,7 +64,7 @@ def _predictions_of(session: Session, run_id: int, thread_ids: list[int]) -> dic
     return out
 
 
-def _stratified_weights(rnd: Round, run_id: int) -> dict[str, float] | None:
+def _stratified_weights(rnd: RoundRef, run_id: int) -> dict[str, float] | None:
     spec = rnd.sampling_spec or {}
     if spec.get("design") != STRATIFIED_DESIGN:
         return None
@@ -66,46 +74,54 @@ def _stratified_weights(rnd: Round, run_id: int) -> dict[str, float] | None:
     return {str(k): float(v) for k, v in (spec.get("weights") or {}).items()}
 
 
-def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str] | None = None,
-                   method: str = "ppi", alpha: float = 0.05, cube: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Corrected category shares of the corpus for a run, with the consensus of ``round_names``.
+def _not_random(text: str) -> str:
+    """The method's words, with the decided subset never called a random sample."""
+    return re.sub(r"\ba simple random sample\b", "the decided subset (not itself random) of a simple random sample",
+                  text)
 
-    The human sample is the final consensus of the rounds' threads (a thread in several rounds
-    counts once, newest round wins) that the run labelled ``ok``. Rounds default to every round.
-    Simple random and stratified rounds cannot be pooled; several stratified rounds of the same
-    run are pooled with equal weights within a stratum. Returns the estimate of
-    :func:`estimate_prevalence` plus ``run_id, model, rounds, n_consensus, n_without_prediction``.
+
+def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str] | None = None,
+                   method: str = "ppi", alpha: float = 0.05, cube: pd.DataFrame | None = None,
+                   allow_pending: bool = False) -> dict[str, Any]:
+    """Corrected category shares of the corpus for a run, with the final labels of ``round_names``.
+
+    The human sample is the decided threads of the rounds (a thread in several rounds counts once,
+    newest round wins) that the run labelled ``ok``. Rounds default to every round. Refuses while a
+    sampled thread is pending (see the module docstring) unless ``allow_pending``, when no thread is
+    decided, and when a local run would be used on its own training threads in sample. Simple random
+    and stratified rounds cannot be pooled; several stratified rounds of the same run are pooled with
+    equal weights within a stratum. Returns the estimate of :func:`estimate_prevalence` plus
+    ``run_id, model, rounds, n_consensus, n_without_prediction, pending, completeness``.
     """
     run = resolve_run(session, run_id)
-    renames = codebook_renames(session)
-    rounds = [require_round(session, n) for n in round_names] if round_names else list_rounds(session)
-    rounds.sort(key=lambda r: (r.created_at, r.id))
-    weights_by_round = {r.name: _stratified_weights(r, run.id) for r in rounds}
-    weighted = {n for n, w in weights_by_round.items() if w is not None}
+    cons = read_consensus(session, round_names)
+    if not cons.rounds:
+        raise InvalidInput("no round yet: sample a round ('annotator sample'), label and adjudicate it first")
+    cons.require_complete(allow_pending=allow_pending, what="the prevalence estimate")
+    renames = cons.renames
+    rounds = list(cons.rounds)
+    weights_by_round = {r.id: _stratified_weights(r, run.id) for r in rounds}
+    weighted = {r.name for r in rounds if weights_by_round[r.id] is not None}
     if weighted and len(weighted) != len(rounds):
         raise InvalidInput("cannot pool rounds sampled at random with rounds stratified by prediction "
                            f"(stratified: {', '.join(sorted(weighted))}); choose rounds with --round")
-    human_by_ext: dict[str, tuple[str, str]] = {}
-    for rnd in rounds:
-        for ext, cat in consensus_map(session, rnd.name).items():
-            human_by_ext[ext] = (cat, rnd.name)
-    ids = thread_ids_by_external(session, list(human_by_ext))
-    preds = _predictions_of(session, run.id, sorted(ids.values()))
+    human = cons.latest()
+    preds = _predictions_of(session, run.id, sorted(human))
+    in_sample_guard(session, run, [r.name for r in rounds], set(preds))
     if cube is not None:
         labelled = cube[cube["category"].notna()]
         raw_counts = {str(c): int(n) for c, n in labelled.groupby("category")["n"].sum().items()}
     else:
         raw_counts = model_counts(session, run.id)
     rows = []
-    for ext, (human, rnd_name) in human_by_ext.items():
-        model = preds.get(ids.get(ext, -1))
+    for tid, row in human.items():
+        model = preds.get(tid)
         if model is None:
             continue
-        row = {"model": renames.get(model, model), "human": renames.get(human, human), "stratum": model,
-               "round": rnd_name}
+        out = {"model": renames.get(model, model), "human": row.category, "stratum": model, "round": row.round_id}
         if weighted:
-            row["weight"] = weights_by_round[rnd_name].get(model)
-        rows.append(row)
+            out["weight"] = weights_by_round[row.round_id].get(model)
+        rows.append(out)
     sample = pd.DataFrame(rows, columns=["model", "human", "stratum", "round"] + (["weight"] if weighted else []))
     notes: list[str] = []
     if weighted:
@@ -124,16 +140,30 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
                                      alpha=alpha, method=method)
     except ValueError as exc:
         raise InvalidInput(f"prevalence: {exc}") from None
-    trained_on = set((run.params or {}).get("train_rounds") or []) & {name for _, name in human_by_ext.values()}
-    if trained_on:
-        notes.append(f"Run {run.id} was trained on the consensus of {', '.join(sorted(trained_on))}: its errors on "
-                     "those threads are smaller than elsewhere, so the correction is too small there.")
-    missing = len(human_by_ext) - len(sample)
+    training = training_threads(session, run)
+    if run.backend == "local" and training:
+        used = sum(1 for t in human if t in training and t in preds)
+        notes.append(f"Run {run.id} is a local model trained on {len(training)} final labels; the {used} sampled "
+                     "threads among them carry out-of-fold predictions (cross-fitting: each from a model that did not "
+                     "see its label), so the correction is cross-prediction-powered (Zrnic & Candes, PNAS 2024). The "
+                     "other threads carry the model trained on all labels, slightly better than the fold models whose "
+                     "errors the sample measures.")
+    missing = len(human) - len(sample)
     if missing:
         notes.append(f"{missing} consensus thread(s) have no ok prediction in run {run.id} and are left out.")
+    if cons.n_pending:
+        notes.insert(0, f"Caution: {cons.n_pending} sampled thread(s) still await a decision and are left out. The "
+                        f"estimate uses the {len(sample)} decided threads only, which are not a random sample "
+                        "(decided-first threads tend to be the easy ones, so the model's bias may survive the "
+                        "correction and the interval may not cover the truth).")
+        result["design"] = f"decided threads only, {cons.n_pending} pending left out: not a random sample " \
+                           f"(the rounds were drawn as: {result['design']})"
+        result["method_description"] = _not_random(result["method_description"])
     result["notes"] = notes + result["notes"]
     result.update({"run_id": run.id, "model": f"{run.backend}:{run.model}", "rounds": [r.name for r in rounds],
-                   "n_consensus": len(human_by_ext), "n_without_prediction": missing})
+                   "n_consensus": len(human), "n_without_prediction": missing, "pending": cons.n_pending,
+                   "completeness": [c.as_dict() for c in cons.completeness()],
+                   "completeness_text": cons.completeness_text()})
     return result
 
 
@@ -174,6 +204,33 @@ def create_stratified_round(
                 created_by=actor)
     return store_round(session, rnd, pairs, accounts, n_threads=len(picked), actor=actor,
                        detail={k: v for k, v in spec.items() if k != "strata"} | {"seed": seed})
+
+
+def run_predictions(session: Session, run_id: int, thread_ids: Iterable[int]) -> dict[int, tuple[str | None, str]]:
+    """thread_id -> (raw category, status) of the run's predictions on these threads."""
+    ids = sorted(set(thread_ids))
+    out: dict[int, tuple[str | None, str]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        out.update({t: (c, st) for t, c, st in session.execute(
+            select(Prediction.thread_id, Prediction.category, Prediction.status)
+            .where(Prediction.run_id == run_id, Prediction.thread_id.in_(chunk))).all()})
+    return out
+
+
+def design_weights(session: Session, rnd: Round | None, thread_ids: Iterable[int]) -> tuple[dict[int, float], dict[int, str]] | None:
+    """(thread -> design weight N_h / n_h, thread -> stratum) for a round sampled by predicted category, else None."""
+    spec = (rnd.sampling_spec or {}) if rnd is not None else {}
+    if spec.get("design") != STRATIFIED_DESIGN:
+        return None
+    stratum_of = {t: c for t, (c, st) in run_predictions(session, int(spec["run_id"]), thread_ids).items()
+                  if st == "ok" and c is not None}
+    weights = {str(k): float(v) for k, v in (spec.get("weights") or {}).items()}
+    missing = [t for t in thread_ids if stratum_of.get(t) not in weights]
+    if missing:
+        raise InvalidInput(f"round '{rnd.name}' was sampled by the predictions of run {spec['run_id']}, but "
+                           f"{len(missing)} of its threads have no stratum there: its design weights are unknown")
+    return {t: weights[stratum_of[t]] for t in thread_ids}, {t: stratum_of[t] for t in thread_ids}
 
 
 def prevalence_table(result: dict[str, Any]) -> pd.DataFrame:

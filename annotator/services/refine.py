@@ -9,7 +9,7 @@ that informs the next version of the list.
 Versions. Every editor operation saves a new codebook version (annotator.services.codebook.save_version)
 with a change note, and writes a `codebook_edit` audit row in the same transaction. A label or prediction
 keeps the version it was made under and is never rewritten. A version's `renames` hold only that step's
-renames; reports follow the chain (annotator.services.agreement.codebook_renames):
+renames; reports follow the chain (annotator.services.codebook.codebook_renames):
 - rename A -> B: old labels A are reported as B.
 - merge A + B -> C (C may be A or another existing category): renames A -> C and B -> C, and the merged
   categories leave the codebook; old labels are reported as C.
@@ -53,11 +53,12 @@ from annotator.llm.client import LLMConfig, run_classification
 from annotator.llm.prompt import OTHER, CategorySpec, build_messages, category_names as prompt_names
 from annotator.llm.suggest import Suggestion, local_names, propose_examples, suggest_names
 from annotator.services import audit
-from annotator.services.adjudication import consensus_map, definition_problems
-from annotator.services.agreement import agreement_for_rounds, codebook_renames
+from annotator.services.adjudication import definition_problems
+from annotator.services.agreement import agreement_for_rounds
 from annotator.services.classify import specs_for
-from annotator.services.codebook import (CategoryDraft, chain_renames, CodebookDraft, draft_of, list_versions, require_version,
-                                         save_version)
+from annotator.services.codebook import (CategoryDraft, chain_renames, CodebookDraft, codebook_renames, draft_of,
+                                         list_versions, require_version, save_version)
+from annotator.services.consensus import read_consensus
 from annotator.services.model_eval import compare_run, error_tags
 from annotator.services.rounds import list_rounds, require_round
 
@@ -336,15 +337,16 @@ def _classify_llm(cfg: LLMConfig, specs: list[CategorySpec], texts: list[str],
     return [answers.get(i) for i in range(len(texts))]
 
 
-def consensus_texts(session: Session) -> dict[str, tuple[str, str]]:
-    """external id -> (text, consensus category under today's names), over every round (later rounds win)."""
-    renames = codebook_renames(session)
-    labels: dict[str, str] = {}
-    for rnd in list_rounds(session):
-        labels.update({t: renames.get(c, c) for t, c in consensus_map(session, rnd.name).items()})
-    texts = dict(session.execute(select(Thread.external_id, Thread.text)
-                                 .where(Thread.external_id.in_(list(labels) or ["-"]))).all())
-    return {e: (texts[e], labels[e]) for e in labels if e in texts}
+def consensus_texts(session: Session, *, closed_only: bool = False) -> dict[int, tuple[str, str]]:
+    """thread id -> (text, final label under today's names), over every round's decided threads (a thread
+    decided in several rounds: the newest); ``closed_only`` keeps closed rounds only."""
+    labels = read_consensus(session, closed_only=closed_only).latest_labels()
+    ids = sorted(labels)
+    texts: dict[int, str] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        texts.update(dict(session.execute(select(Thread.id, Thread.text).where(Thread.id.in_(chunk))).all()))
+    return {t: (texts[t], labels[t]) for t in ids if t in texts}
 
 
 def _local_candidates(session: Session, category: str, n: int, seed: int) -> tuple[list[str], list[str | None]]:
@@ -501,8 +503,8 @@ def other_threads(session: Session, *, round_name: str | None = None,
     is_other = lambda c: c is not None and renames.get(c, c).casefold() == OTHER.casefold()  # noqa: E731
     if round_name is not None:
         rnd = require_round(session, round_name)
-        ext = [t for t, c in consensus_map(session, round_name).items() if is_other(c)]
-        rows = session.execute(select(Thread.id, Thread.text).where(Thread.external_id.in_(ext or ["-"]))
+        ids = [r.thread_id for r in read_consensus(session, [round_name]).decided() if is_other(r.category)]
+        rows = session.execute(select(Thread.id, Thread.text).where(Thread.id.in_(ids or [-1]))
                                .order_by(Thread.id)).all()
         return f"round:{round_name}", rnd.codebook_version_id, [(i, t) for i, t in rows]
     run = session.get(ModelRun, run_id)
@@ -660,40 +662,54 @@ COMPARISON_COLUMNS = ["version", "name", "rounds", "n_items", "alpha", "alpha_ci
                       "model", "model_round", "n_scored", "accuracy", "macro_f1", "kappa", "note"]
 
 
-def _model_row(session: Session, runs: list[ModelRun], rounds: list[str]) -> tuple[dict, str | None]:
+def _model_row(session: Session, runs: list[ModelRun], rounds: list[str], *,
+               allow_pending: bool = False) -> tuple[dict, str | None]:
     """Newest run of the version that shares scored threads with a round of it (the round scoring most)."""
     if not runs:
         return {}, "no finished model run with this version"
     if not rounds:
         return {}, "no round to compare the model with"
+    last_reason = None
     for run in runs:
         best = None
         for name in rounds:
             try:
-                rep = compare_run(session, run.id, round_name=name, n_boot=0)
+                rep = compare_run(session, run.id, round_name=name, n_boot=0, allow_pending=allow_pending)
             except (ValueError, AnnotatorError) as exc:
                 log.info("run %s vs round %s not comparable: %s", run.id, name, exc)
+                last_reason = f"run {run.id} vs round '{name}': {exc}"
                 continue
             if rep["n"] and (best is None or rep["n"] > best["n"]):
                 best = rep
         if best is not None:
+            pending = (f"{best['pending']} pending thread(s) left out: the decided subset, not a random sample"
+                       if best.get("pending") else None)
+            weighted = "design-weighted" if best.get("weighting") == "design-weighted" else None
             return {"run_id": run.id, "model": run.model, "model_round": best["round"], "n_scored": best["n"],
-                    "accuracy": best["accuracy"], "macro_f1": best["macro_f1"], "kappa": best["cohen_kappa"]}, None
-    return {}, "no run of this version has predictions on a round's consensus threads"
+                    "accuracy": best["accuracy"], "macro_f1": best["macro_f1"], "kappa": best["cohen_kappa"]}, \
+                "; ".join(x for x in (weighted, pending) if x) or None
+    return {}, last_reason or "no run of this version has predictions on a round's consensus threads"
 
 
-def version_comparison(session: Session, *, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
+def version_comparison(session: Session, *, n_boot: int = 500, seed: int = 0,
+                       allow_pending: bool = False) -> pd.DataFrame:
     """One row per codebook version: reviewers' nominal Krippendorff's alpha with its 95% percentile
     bootstrap CI (`agreement_for_rounds` over the rounds labeled under the version, pooled; `n_boot`
-    resamples, `seed`), and the model against the consensus (accuracy, macro F1, Cohen's kappa; see
-    `compare_run`) for the newest finished run made with the version that can be compared, against the
-    version's round where it scores most threads. Undefined values are None, with reasons in `note`.
+    resamples, `seed`), and the model against the final labels (accuracy, macro F1, Cohen's kappa; see
+    `compare_run`: out of fold, design-weighted where the round was stratified) for the newest finished
+    run made with the version that can be compared, against the version's round where it scores most
+    threads. Undefined values are None, with reasons in `note`.
+
+    Refuses (``PendingThreads``) while a sampled thread of a labeled round is pending, unless
+    ``allow_pending`` (then the model figures use the decided threads and the note says so).
     """
     labeled = set(session.execute(select(Label.round_id).distinct()).scalars())
     rounds_of: dict[int, list[str]] = {}
     for rnd in list_rounds(session):
         if rnd.id in labeled:
             rounds_of.setdefault(rnd.codebook_version_id, []).append(rnd.name)
+    read_consensus(session, round_ids=sorted(labeled)).check_pending(allow_pending=allow_pending,
+                                                                     what="the version comparison")
     runs_of: dict[int, list[ModelRun]] = {}
     done = select(ModelRun).where(ModelRun.status == "done").order_by(ModelRun.id.desc())
     for run in session.execute(done).scalars():
@@ -705,15 +721,19 @@ def version_comparison(session: Session, *, n_boot: int = 500, seed: int = 0) ->
         row.update({"version": v.version, "name": v.name, "rounds": ", ".join(rounds)})
         notes = []
         if rounds:
-            rep = agreement_for_rounds(session, rounds, n_boot=n_boot, seed=seed)
-            low, high = rep["krippendorff_alpha_ci95"]
-            row.update({"n_items": rep["n_items_pairable"], "alpha": rep["krippendorff_alpha"],
-                        "alpha_ci_low": low, "alpha_ci_high": high})
-            if rep["krippendorff_alpha"] is None:
-                notes.append(f"alpha: {rep['undefined'].get('krippendorff_alpha', 'undefined')}")
+            try:
+                rep = agreement_for_rounds(session, rounds, n_boot=n_boot, seed=seed)
+            except AnnotatorError as exc:
+                notes.append(f"alpha: {exc}")
+            else:
+                low, high = rep["krippendorff_alpha_ci95"]
+                row.update({"n_items": rep["n_items_pairable"], "alpha": rep["krippendorff_alpha"],
+                            "alpha_ci_low": low, "alpha_ci_high": high})
+                if rep["krippendorff_alpha"] is None:
+                    notes.append(f"alpha: {rep['undefined'].get('krippendorff_alpha', 'undefined')}")
         else:
             notes.append("alpha: no round labeled under this version")
-        model, reason = _model_row(session, runs_of.get(v.id, []), rounds)
+        model, reason = _model_row(session, runs_of.get(v.id, []), rounds, allow_pending=allow_pending)
         row.update(model)
         if reason:
             notes.append(f"model: {reason}")

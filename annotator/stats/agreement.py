@@ -4,8 +4,7 @@ Input is a long table of ratings: a pandas DataFrame with string columns
 ``item``, ``reviewer`` and ``category``, one row per independent rating. A
 reviewer rates an item at most once; a missing rating is simply an absent row.
 Optional ``categories`` gives the codebook order (categories seen in the data
-but not listed are appended, sorted); optional ``consensus`` maps item ->
-final category.
+but not listed are appended, sorted).
 
 Internally the ratings become a count matrix ``n_uc`` of shape
 (n_items, n_categories): how many reviewers put item u in category c, with
@@ -30,8 +29,9 @@ Measures and references
   shares); the weights are drawn that way with ``numpy.random.default_rng(seed)``
   and all resamples are one matrix product (n_boot x profiles) @ (profiles x stats).
 - Fleiss' kappa (Fleiss 1971), on items with the modal number of ratings.
-- Cohen's kappa (Cohen 1960) for reviewer pairs and reviewer vs consensus, via
-  ``sklearn.metrics.cohen_kappa_score``.
+- Cohen's kappa (Cohen 1960) for reviewer pairs and for each reviewer against the leave-one-out
+  reference (the category the *other* reviewers of an item agree on, so a reviewer is never compared
+  with a reference containing their own label), via ``sklearn.metrics.cohen_kappa_score``.
 - Gwet's AC1 for several raters with missing ratings (Gwet 2008; Gwet 2014,
   Handbook of Inter-Rater Reliability, 4th ed., ch. 4).
 - PABAK, the prevalence- and bias-adjusted kappa (Byrt, Bishop & Carlin 1993),
@@ -77,7 +77,8 @@ __all__ = [
     "pairwise_cohen_kappa",
     "percent_agreement",
     "percent_agreement_reviewer_pairs",
-    "reviewer_vs_consensus",
+    "reviewer_overlap",
+    "reviewer_vs_others",
     "specific_agreement",
 ]
 
@@ -375,15 +376,15 @@ def _per_category_cis(
     return [_percentile_ci(specific[:, j]) for j in cats], [_percentile_ci(one_vs_rest[:, j]) for j in cats]
 
 
-def _kappa(y1: np.ndarray, y2: np.ndarray) -> Value:
-    """Cohen's kappa of two aligned label arrays, None with reason when undefined."""
+def _kappa(y1: np.ndarray, y2: np.ndarray, weights: np.ndarray | None = None) -> Value:
+    """Cohen's kappa of two aligned label arrays (optionally item-weighted), None with reason when undefined."""
     if len(y1) == 0:
         return None, "no items in common"
     if len(np.union1d(y1, y2)) < 2:
         return None, "only one category is used by both, so chance agreement is 1"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        value = float(cohen_kappa_score(y1, y2))
+        value = float(cohen_kappa_score(y1, y2, sample_weight=weights))
     if not np.isfinite(value):
         return None, "Cohen's kappa is undefined for these labels"
     return value, None
@@ -411,24 +412,36 @@ def _pairwise(table: _Table) -> list[dict[str, Any]]:
     return rows
 
 
-def _vs_consensus(table: _Table, consensus: Mapping[str, str] | None) -> dict[str, dict[str, Any]]:
-    if consensus is None:
+def _vs_others(table: _Table, weights: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
+    """Each reviewer against the leave-one-out reference: on every item they rated, the category all
+    *other* reviewers of the item agree on (items where the others disagree, or nobody else rated, are
+    left out: there the final label would rest on this reviewer's own vote)."""
+    frame = table.frame
+    if len(frame) == 0:
         return {}
-    truth = {str(k): str(v) for k, v in consensus.items() if v is not None}
-    codes = {c: i for i, c in enumerate(dict.fromkeys([*table.categories, *truth.values()]))}
-    truth_codes = {item: codes[category] for item, category in truth.items()}
-    frame = table.frame.assign(consensus=table.frame["item"].map(truth_codes)).dropna(subset=["consensus"])
+    item_idx = pd.Index(table.items).get_indexer(frame["item"])
+    codes = frame["code"].to_numpy(dtype=np.int64)
+    others = table.counts[item_idx].copy()
+    others[np.arange(len(codes)), codes] -= 1
+    n_others = others.sum(axis=1)
+    has_ref = (n_others >= 1) & (others.max(axis=1) == n_others)
+    reference = others.argmax(axis=1)
+    w_all = None if weights is None else frame["item"].map(lambda i: float(weights.get(i, 0.0))).to_numpy(float)
     result: dict[str, dict[str, Any]] = {}
     for reviewer in table.reviewers:
-        mine = frame[frame["reviewer"] == reviewer]
-        y, truth_y = mine["code"].to_numpy(dtype=np.int64), mine["consensus"].to_numpy(dtype=np.int64)
-        kappa, reason = _kappa(y, truth_y)
-        result[reviewer] = {
-            "n": len(mine),
-            "accuracy": float((y == truth_y).mean()) if len(mine) else None,
-            "kappa": kappa,
-            "reason": reason if reason != "no items in common" else "no rated item has a consensus label",
-        }
+        mine = (frame["reviewer"] == reviewer).to_numpy()
+        use = mine & has_ref
+        y, ref = codes[use], reference[use]
+        w = None if w_all is None else w_all[use]
+        n = int(use.sum())
+        row: dict[str, Any] = {"n": n, "n_rated": int(mine.sum()), "accuracy": None, "kappa": None, "reason": None}
+        if n < 2:
+            row["reason"] = (f"fewer than 2 of their threads have a reference ({n}): the other reviewers "
+                             "disagree, or nobody else labelled them")
+        else:
+            row["accuracy"] = float(np.average(y == ref, weights=w))
+            row["kappa"], row["reason"] = _kappa(y, ref, w)
+        result[reviewer] = row
     return result
 
 
@@ -557,12 +570,30 @@ def pairwise_cohen_kappa(ratings: pd.DataFrame) -> list[dict[str, Any]]:
     return _pairwise(_prepare(ratings))
 
 
-def reviewer_vs_consensus(ratings: pd.DataFrame, consensus: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Each reviewer against the consensus labels: ``n``, ``accuracy``, Cohen's ``kappa``, ``reason``.
+def reviewer_vs_others(
+    ratings: pd.DataFrame, *, weights: Mapping[str, float] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each reviewer against a reference that does not contain them (leave-one-out).
 
-    Only items the reviewer rated and that have a consensus label count.
+    On every item the reviewer rated, the reference is the category that all the item's *other*
+    reviewers chose; items where the others disagree among themselves, or where nobody else rated, are
+    left out (their final label would rest on this reviewer's vote). Per reviewer: ``n`` (items with a
+    reference), ``n_rated``, ``accuracy`` (share of those items where the reviewer chose the reference),
+    Cohen's ``kappa`` (reviewer vs reference, ``sklearn.metrics.cohen_kappa_score``) and ``reason``
+    (why a value is None; both are None below 2 items). ``weights`` (item -> design weight) weights
+    both measures.
     """
-    return _vs_consensus(_prepare(ratings), consensus)
+    return _vs_others(_prepare(ratings), None if weights is None else {str(k): v for k, v in weights.items()})
+
+
+def reviewer_overlap(ratings: pd.DataFrame) -> dict[str, int]:
+    """Reviewer -> the most items they share with any one other reviewer (0 when alone)."""
+    table = _prepare(ratings)
+    best = dict.fromkeys(table.reviewers, 0)
+    for row in _pairwise(table):
+        best[row["reviewer_a"]] = max(best[row["reviewer_a"]], row["n"])
+        best[row["reviewer_b"]] = max(best[row["reviewer_b"]], row["n"])
+    return best
 
 
 def category_coincidence(ratings: pd.DataFrame, categories: Sequence[str] | None = None) -> dict[str, Any]:
@@ -580,7 +611,6 @@ def agreement_report(
     ratings: pd.DataFrame,
     *,
     categories: Sequence[str] | None = None,
-    consensus: Mapping[str, str] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -650,14 +680,12 @@ def agreement_report(
             entry[f"{name}_ci95"] = list(ci)
         per_category[category] = entry
 
-    vs_consensus = _vs_consensus(table, consensus)
-    if consensus is None:
-        undefined["per_reviewer_vs_consensus"] = "no consensus labels supplied"
-    for reviewer, row in vs_consensus.items():
+    vs_others = _vs_others(table)
+    for reviewer, row in vs_others.items():
         if row["accuracy"] is None:
-            undefined[f"per_reviewer_vs_consensus.{reviewer}.accuracy"] = row["reason"]
+            undefined[f"per_reviewer_vs_others.{reviewer}.accuracy"] = row["reason"]
         if row["kappa"] is None:
-            undefined[f"per_reviewer_vs_consensus.{reviewer}.kappa"] = row["reason"]
+            undefined[f"per_reviewer_vs_others.{reviewer}.kappa"] = row["reason"]
 
     n_pairable = len(table.pairable)
     fleiss_text = (
@@ -676,7 +704,6 @@ def agreement_report(
         "n_items_pairable": n_pairable,
         "n_reviewers": len(table.reviewers),
         "n_ratings": len(table.frame),
-        "n_consensus_items": 0 if consensus is None else len(set(map(str, consensus)) & set(table.items)),
         "percent_agreement": pa,
         "percent_agreement_reviewer_pairs": pa_pairs,
         "krippendorff_alpha": alpha,
@@ -688,7 +715,7 @@ def agreement_report(
         "pabak": pabak_value,
         "pairwise_cohen_kappa": pairwise,
         "per_category": per_category,
-        "per_reviewer_vs_consensus": vs_consensus,
+        "per_reviewer_vs_others": vs_others,
         "confusion_matrix": _coincidence(table),
         "conventions": {
             "items": "Items with fewer than two ratings cannot be compared and are left out of every "
@@ -713,8 +740,10 @@ def agreement_report(
             "bootstrap": f"{n_boot} resamples of the items with replacement, seed {seed}; percentile "
             f"intervals; resamples where a measure is undefined are dropped, and the interval is withheld "
             f"if more than {MAX_UNDEFINED_RESAMPLE_SHARE:.0%} are.",
-            "per_reviewer_vs_consensus": "Each reviewer against the consensus label, over the items they "
-            "rated that have one: accuracy and Cohen's kappa.",
+            "per_reviewer_vs_others": "Each reviewer against a reference that does not contain them "
+            "(leave-one-out): on each thread they labelled, the category all the other reviewers of the "
+            "thread chose; threads where the others disagree, or nobody else labelled, are left out. "
+            "Accuracy and Cohen's kappa, with n.",
         },
         "undefined": undefined,
         "n_boot": int(n_boot),

@@ -27,7 +27,8 @@ from annotator.stats.agreement import (
     pairwise_cohen_kappa,
     percent_agreement,
     percent_agreement_reviewer_pairs,
-    reviewer_vs_consensus,
+    reviewer_overlap,
+    reviewer_vs_others,
     specific_agreement,
 )
 from tests.published import FLEISS_WIKIPEDIA, KRIPPENDORFF_2011
@@ -260,26 +261,91 @@ def test_malformed_ratings_raise_value_error() -> None:
 
 
 # --------------------------------------------------------------------------- #
-# Pairwise, consensus and coincidence
+# Pairwise, each reviewer against the others, and coincidence
 # --------------------------------------------------------------------------- #
-def test_reviewer_vs_consensus_counts_only_items_with_consensus() -> None:
-    ratings = long_from_wide({"a": ["x", "y", "x", "y"], "b": ["x", "x", _, "y"]})
-    consensus = {"u01": "x", "u02": "y", "u04": "y", "u99": "x"}
-    result = reviewer_vs_consensus(ratings, consensus)
-    assert result["a"]["n"] == 3 and result["a"]["accuracy"] == 1.0 and result["a"]["kappa"] == 1.0
-    assert result["b"]["n"] == 3 and result["b"]["accuracy"] == pytest.approx(2 / 3)
-    assert result["b"]["kappa"] == pytest.approx(0.4)  # p_o 2/3, p_e 4/9
-    report = agreement_report(ratings, consensus=consensus, n_boot=0)
-    assert report["per_reviewer_vs_consensus"] == result
-    assert report["n_consensus_items"] == 3
-    assert "per_reviewer_vs_consensus" not in report["undefined"]
+def _brute_force_vs_others(ratings: pd.DataFrame) -> dict[str, tuple[int, list[str], list[str]]]:
+    """Reviewer -> (n, own labels, reference labels), one item at a time: the reference is the category
+    every other reviewer of the item chose, when there is at least one other and they all agree."""
+    out: dict[str, tuple[int, list[str], list[str]]] = {}
+    for reviewer in sorted(ratings["reviewer"].unique()):
+        own, ref = [], []
+        for item, group in ratings.groupby("item"):
+            mine = group[group["reviewer"] == reviewer]
+            others = group[group["reviewer"] != reviewer]["category"].unique()
+            if len(mine) and len(others) == 1:
+                own.append(mine["category"].iloc[0])
+                ref.append(others[0])
+        out[reviewer] = (len(own), own, ref)
+    return out
 
 
-def test_reviewer_without_consensus_items_gets_none_with_reason() -> None:
-    ratings = long_from_wide({"a": ["x", "y"], "b": ["x", "y"]})
-    report = agreement_report(ratings, consensus={"u77": "x"}, n_boot=0)
-    assert report["per_reviewer_vs_consensus"]["a"]["accuracy"] is None
-    assert report["undefined"]["per_reviewer_vs_consensus.a.kappa"] == "no rated item has a consensus label"
+def test_leave_one_out_reviewer_who_disagrees_scores_below_one_where_the_old_consensus_said_100() -> None:
+    """The circular case: before adjudication only unanimous threads had a consensus, so every reviewer
+    scored 100% against it. Against the other reviewers' agreed label, the dissenter scores below 1."""
+    ratings = long_from_wide({
+        "ann": ["x", "y", "x", "y", "x", "z"],
+        "ben": ["x", "y", "x", "y", "x", "z"],
+        "cas": ["x", "y", "y", "x", "z", "z"],  # disagrees with ann and ben on u03-u05
+    })
+    unanimous = {"u01": "x", "u02": "y", "u06": "z"}  # what the old consensus held before adjudication
+    for reviewer in ("ann", "ben", "cas"):  # the old, circular comparison: 100% for everyone
+        mine = ratings[ratings["reviewer"] == reviewer].set_index("item")["category"]
+        assert all(mine[i] == c for i, c in unanimous.items())
+    result = reviewer_vs_others(ratings)
+    assert (result["cas"]["n"], result["cas"]["n_rated"]) == (6, 6)
+    assert result["cas"]["accuracy"] == pytest.approx(3 / 6)  # below 1, where the old comparison said 100%
+    own = ratings[ratings["reviewer"] == "cas"]["category"].tolist()
+    assert result["cas"]["kappa"] == pytest.approx(cohen_kappa(own, ["x", "y", "x", "y", "x", "z"]))
+    # ann's others (ben, cas) agree only where cas does: u01, u02, u06
+    assert (result["ann"]["n"], result["ann"]["accuracy"]) == (3, 1.0)
+    report = agreement_report(ratings, n_boot=0)
+    assert report["per_reviewer_vs_others"] == result
+
+
+def cohen_kappa(a: list[str], b: list[str]) -> float:
+    from sklearn.metrics import cohen_kappa_score
+
+    return float(cohen_kappa_score(a, b))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 7), st.sampled_from("abcd"), st.sampled_from("xyz")), max_size=40))
+def test_leave_one_out_equals_a_brute_force_that_never_uses_the_reviewers_own_label(rows) -> None:
+    ratings = pd.DataFrame([(f"t{i}", r, c) for i, r, c in rows], columns=["item", "reviewer", "category"])
+    ratings = ratings.drop_duplicates(["item", "reviewer"])
+    result = reviewer_vs_others(ratings)
+    for reviewer, (n, own, ref) in _brute_force_vs_others(ratings).items():
+        row = result[reviewer]
+        assert row["n"] == n
+        if n < 2:
+            assert row["accuracy"] is None and row["kappa"] is None and "fewer than 2" in row["reason"]
+        else:
+            assert row["accuracy"] == pytest.approx(np.mean(np.array(own) == np.array(ref)))
+            if len(set(own) | set(ref)) > 1:
+                assert row["kappa"] == pytest.approx(cohen_kappa(own, ref))
+
+
+def test_leave_one_out_with_design_weights_matches_weighted_sklearn() -> None:
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+
+    ratings = long_from_wide({"a": ["x", "y", "x", "y", "z"], "b": ["x", "y", "y", "y", "z"], "c": ["x", "x", "y", "y", "z"]})
+    weights = {"u01": 1.0, "u02": 4.0, "u03": 2.0, "u04": 1.0, "u05": 3.0}
+    result = reviewer_vs_others(ratings, weights=weights)
+    # a: others (b, c) agree on u01 x, u03 y, u04 y, u05 z
+    own, ref, w = ["x", "x", "y", "z"], ["x", "y", "y", "z"], [1.0, 2.0, 1.0, 3.0]
+    assert result["a"]["accuracy"] == pytest.approx(accuracy_score(ref, own, sample_weight=w))
+    assert result["a"]["kappa"] == pytest.approx(cohen_kappa_score(own, ref, sample_weight=w))
+
+
+def test_reviewer_with_no_reference_gets_none_with_reason_and_overlap_counts() -> None:
+    ratings = long_from_wide({"a": ["x", "y", _], "b": ["x", "x", _], "c": [_, _, "y"]})
+    result = reviewer_vs_others(ratings)
+    assert result["c"] == {"n": 0, "n_rated": 1, "accuracy": None, "kappa": None,
+                           "reason": result["c"]["reason"]}
+    assert "fewer than 2" in result["c"]["reason"]
+    report = agreement_report(ratings, n_boot=0)
+    assert report["undefined"]["per_reviewer_vs_others.c.kappa"] == result["c"]["reason"]
+    assert reviewer_overlap(ratings) == {"a": 2, "b": 2, "c": 0}
 
 
 def test_coincidence_matrix_is_symmetric_and_counts_ordered_pairs() -> None:
@@ -414,7 +480,7 @@ def test_one_vs_rest_equals_krippendorff_on_binarised_data(ratings: pd.DataFrame
 def test_report_is_json_serialisable_and_every_none_has_a_reason(
     ratings: pd.DataFrame, n_boot: int, seed: int
 ) -> None:
-    report = agreement_report(ratings, n_boot=n_boot, seed=seed, consensus={"t0": "c0", "t1": "c1"})
+    report = agreement_report(ratings, n_boot=n_boot, seed=seed)
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text) == report
     for key in [*HEADLINE, "percent_agreement_reviewer_pairs"]:

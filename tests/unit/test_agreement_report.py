@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annotator.reports.agreement import DEFAULT_RESOLUTION, methods_paragraph, render_agreement
+from annotator.reports.agreement import methods_paragraph, render_agreement
 from annotator.reports.charts import confusion_heatmap_png, horizontal_bars_png, img_tag
 from annotator.stats.agreement import agreement_report
 
@@ -31,8 +31,7 @@ def ratings() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def report(ratings: pd.DataFrame) -> dict:
-    consensus = {f"t{i:03d}": CATEGORIES[0] if i % 3 else CATEGORIES[1] for i in range(0, 120, 2)}
-    return agreement_report(ratings, categories=CATEGORIES, consensus=consensus, n_boot=200, seed=3)
+    return agreement_report(ratings, categories=CATEGORIES, n_boot=200, seed=3)
 
 
 def test_json_is_the_report_itself(report: dict) -> None:
@@ -58,7 +57,8 @@ def test_csv_is_a_tidy_long_table_that_pandas_reads(report: dict) -> None:
     assert not table["key"].str.startswith("=").any()
     assert "'=HYPERLINK(\"x\")" in set(table["key"])
     # an undefined value is an empty cell, its reason in the undefined section
-    assert summary.get(("n_consensus_items", "")) == "60"
+    loo = table[table["section"] == "per_reviewer_vs_others"].set_index(["key", "subkey"])["value"]
+    assert float(loo[("dr_a", "accuracy")]) == pytest.approx(report["per_reviewer_vs_others"]["dr_a"]["accuracy"])
     other = table[(table["section"] == "per_category") & (table["key"] == "Other")].set_index("subkey")
     assert other.loc["specific_agreement", "value"] == ""
     assert (table["section"] == "undefined").any()
@@ -72,8 +72,13 @@ def test_markdown_has_methods_paragraph_with_the_numbers(report: dict) -> None:
     assert f"{report['krippendorff_alpha']:.3f} (95% CI {lo:.3f} to {hi:.3f}" in methods
     assert f"{report['n_items']:,} threads" in methods and f"{report['n_ratings']:,} ratings" in methods
     assert f"on the {report['fleiss_n_items']:,} threads" in methods
-    assert f"Disagreements were resolved {DEFAULT_RESOLUTION}." in methods
-    for heading in ("## Headline measures", "## Reviewer pairs", "## Per category", "## Reviewers vs consensus",
+    assert "resolved" not in methods  # no claim about adjudication the report cannot know
+    loo = report["per_reviewer_vs_others"]
+    low = min(loo.values(), key=lambda r: r["accuracy"])
+    assert "a reference that does not contain their own label" in methods
+    assert f"ranged from {100 * low['accuracy']:.1f}% (n = {low['n']})" in methods
+    for heading in ("## Headline measures", "## Reviewer pairs", "## Per category",
+                    "## Each reviewer against the other reviewers (leave-one-out)",
                     "## Category confusion between reviewers", "## Conventions"):
         assert heading in text
     assert "Drafting \\| letters" in text  # pipes in names cannot break a table

@@ -47,12 +47,15 @@ def _none_paths(result: dict) -> set[str]:
     paths = {k for k, v in result.items() if v is None}
     for cat, row in result["per_category"].items():
         paths |= {f"per_category.{cat}.{k}" for k, v in row.items() if v is None}
-    paths |= {f"model_vs_reviewer.{r['reviewer']}.kappa" for r in result["model_vs_reviewer"] if r["kappa"] is None}
-    paths |= {
-        f"reviewer_pairs.{p['reviewer_a']}|{p['reviewer_b']}.kappa"
-        for p in result["reviewer_pairs"]
-        if p["kappa"] is None
-    }
+    a = result["as_reviewer"]
+    paths |= {f"as_reviewer.{k}" for k, v in a.items() if v is None}
+    for r in a["reviewers"]:
+        paths |= {f"as_reviewer.reviewers.{r['reviewer']}.{k}" for k in ("agreement", "kappa") if r[k] is None}
+    for p in a["pairs"]:
+        paths |= {f"as_reviewer.pairs.{p['reviewer_a']}|{p['reviewer_b']}.{k}" for k in ("agreement", "kappa")
+                  if p[k] is None}
+    for reviewer, row in result["reviewers_vs_others"].items():
+        paths |= {f"reviewers_vs_others.{reviewer}.{k}" for k in ("accuracy", "kappa") if row[k] is None}
     return paths
 
 
@@ -214,55 +217,133 @@ def test_large_input_runs_fast() -> None:
     assert result["n"] == 30_000
 
 
-def test_reviewer_section_human_ceiling_and_kappas() -> None:
+def test_model_as_reviewer_kappas_and_agreements_match_sklearn() -> None:
     predictions, consensus = _hand_case()
     ratings = _ratings()
     result = compare_to_consensus(predictions, consensus, categories=CATS, reviewer_ratings=ratings, n_boot=50)
-    pc = result["per_category"]
-    # Specific agreement sum n_ic(n_ic-1) / sum n_ic(n_i-1), by hand:
-    # A: i0 (2 of 2), i1 (1 of 2), i2 (2 of 3) -> (2+0+2)/(2+1+4) = 4/7
-    # B: i1 (1 of 2), i4 (2 of 2), i2 (1 of 3) -> (0+2+0)/(1+2+2) = 2/5; C: i7 (3 of 3) -> 6/6
-    assert pc["A"]["human_ceiling"] == pytest.approx(4 / 7)
-    assert pc["B"]["human_ceiling"] == pytest.approx(2 / 5)
-    assert pc["C"]["human_ceiling"] == pytest.approx(1.0)
-    assert pc["D"]["human_ceiling"] is None
-
-    r1_items = ["i0", "i1", "i4", "i7", "i2"]
-    r1 = next(r for r in result["model_vs_reviewer"] if r["reviewer"] == "r1")
-    expected = cohen_kappa_score(
-        ratings.set_index(["reviewer", "item"]).loc["r1"].loc[r1_items, "category"].tolist(),
-        [predictions[i] for i in r1_items],
-    )
-    assert r1 == {"reviewer": "r1", "n": 5, "kappa": pytest.approx(expected)}
-
-    pairs = {(p["reviewer_a"], p["reviewer_b"]): p for p in result["reviewer_pairs"]}
-    assert set(pairs) == {("r1", "r2"), ("r1", "r3"), ("r2", "r3"), ("r1", "r4"), ("r2", "r4")}
+    a = result["as_reviewer"]
+    # threads with a valid model label and >= 2 reviewer labels: i0, i1, i4, i7, i2 (i5 has one label)
+    assert a["n_threads"] == 5
+    items = ["i0", "i1", "i4", "i7", "i2"]
+    wide = ratings.pivot(index="item", columns="reviewer", values="category").reindex(items)
+    for row in a["reviewers"]:
+        rated = wide[row["reviewer"]].dropna()
+        model = [predictions[i] for i in rated.index]
+        assert row["n"] == len(rated)
+        if row["n"] >= 2:
+            assert row["agreement"] == pytest.approx(np.mean(np.array(model) == rated.to_numpy()))
+        if row["kappa"] is not None:
+            assert row["kappa"] == pytest.approx(cohen_kappa_score(rated.tolist(), model))
+    by = {r["reviewer"]: r for r in a["reviewers"]}
+    assert by["r1"]["kappa"] == pytest.approx(cohen_kappa_score(list("AABCA"), [predictions[i] for i in items]))
+    assert by["r3"]["n"] == 1 and by["r3"]["kappa"] is None  # one thread in common: no number on nothing
+    assert "fewer than 2 threads in common" in result["undefined"]["as_reviewer.reviewers.r3.kappa"]
+    pairs = {(p["reviewer_a"], p["reviewer_b"]): p for p in a["pairs"]}
     assert pairs[("r1", "r2")]["n"] == 5
-    assert pairs[("r1", "r2")]["kappa"] == pytest.approx(cohen_kappa_score(list("AAABC"), list("ABABC")))
-    assert pairs[("r1", "r4")]["kappa"] is None  # one shared item, both C: chance agreement 1
-    assert "reviewer_pairs.r1|r4.kappa" in result["undefined"]
-
-    model = [r["kappa"] for r in result["model_vs_reviewer"] if r["kappa"] is not None]
-    human = [p["kappa"] for p in pairs.values() if p["kappa"] is not None]
-    assert result["model_mean_kappa"] == pytest.approx(np.mean(model))
-    assert result["human_kappa_range"] == pytest.approx([min(human), max(human)])
-    inside = bool(min(human) <= np.mean(model) <= max(human))
-    assert result["model_within_human_range"] is inside
-    assert (result["model_vs_human_position"] == "within") is inside
+    assert pairs[("r1", "r2")]["kappa"] == pytest.approx(cohen_kappa_score(list("AABCA"), list("ABBCA")))
+    assert pairs[("r1", "r2")]["agreement"] == pytest.approx(0.8)
+    defined_model = [r["kappa"] for r in a["reviewers"] if r["kappa"] is not None]
+    defined_pairs = [p["kappa"] for p in a["pairs"] if p["kappa"] is not None]
+    assert a["model_mean_kappa"] == pytest.approx(np.mean(defined_model))
+    assert a["reviewer_mean_kappa"] == pytest.approx(np.mean(defined_pairs))
+    assert a["kappa_difference"] == pytest.approx(np.mean(defined_model) - np.mean(defined_pairs))
+    assert "human_ceiling" not in result["per_category"]["A"] and "model_vs_human_position" not in result
 
 
-def test_model_above_human_range() -> None:
-    consensus = {f"i{k}": c for k, c in enumerate("ABAB")}
-    predictions = dict(consensus)
-    ratings = pd.DataFrame(
-        [(f"i{k}", "r1", c) for k, c in enumerate("ABAB")] + [(f"i{k}", "r2", c) for k, c in enumerate("ABBA")],
-        columns=["item", "reviewer", "category"],
-    )
-    result = compare_to_consensus(predictions, consensus, categories=["A", "B"], reviewer_ratings=ratings, n_boot=0)
-    assert result["human_kappa_range"] == [0.0, 0.0]
-    assert result["model_mean_kappa"] == pytest.approx(0.5)  # kappa 1 vs r1, 0 vs r2
-    assert result["model_within_human_range"] is False
-    assert result["model_vs_human_position"] == "above"
+def _reviewer_case(n: int, seed: int, model_accuracy: float, reviewer_accuracy: float = 0.8):
+    """n threads, 3 reviewers and a model, each right with its own probability, else a random other category."""
+    rng = np.random.default_rng(seed)
+    cats = np.array(list("ABCD"))
+    truth = rng.choice(cats, size=n, p=[0.4, 0.3, 0.2, 0.1])
+
+    def noisy(acc):
+        wrong = rng.choice(cats, size=n)
+        return np.where(rng.random(n) < acc, truth, wrong)
+
+    rows = [(i, r, str(c)) for r in ("r1", "r2", "r3") for i, c in enumerate(noisy(reviewer_accuracy))]
+    ratings = pd.DataFrame(rows, columns=["item", "reviewer", "category"])
+    predictions = {i: str(c) for i, c in enumerate(noisy(model_accuracy))}
+    consensus = {i: str(t) for i, t in enumerate(truth)}
+    return predictions, consensus, ratings
+
+
+def test_difference_ci_matches_a_naive_thread_bootstrap() -> None:
+    predictions, consensus, ratings = _reviewer_case(300, seed=1, model_accuracy=0.8)
+    result = compare_to_consensus(predictions, consensus, categories=list("ABCD"), reviewer_ratings=ratings,
+                                  n_boot=2000, seed=3)
+    wide = ratings.pivot(index="item", columns="reviewer", values="category")
+    model = np.array([predictions[i] for i in wide.index])
+    rng = np.random.default_rng(5)
+    diffs = []
+    for _ in range(600):
+        idx = rng.integers(0, len(wide), len(wide))
+        w = wide.to_numpy()[idx]
+        m = model[idx]
+        mk = np.mean([cohen_kappa_score(m, w[:, j]) for j in range(3)])
+        pk = np.mean([cohen_kappa_score(w[:, a], w[:, b]) for a, b in ((0, 1), (0, 2), (1, 2))])
+        diffs.append(mk - pk)
+    assert result["as_reviewer"]["kappa_difference_ci95"] == pytest.approx(
+        list(np.percentile(diffs, [2.5, 97.5])), abs=0.02)
+
+
+@pytest.mark.parametrize("model_accuracy, claim", [(0.8, None), (0.45, "contradicted"), (0.97, "supported")])
+def test_claim_follows_the_interval(model_accuracy, claim) -> None:
+    predictions, consensus, ratings = _reviewer_case(400, seed=7, model_accuracy=model_accuracy)
+    a = compare_to_consensus(predictions, consensus, categories=list("ABCD"), reviewer_ratings=ratings,
+                             n_boot=500, seed=1)["as_reviewer"]
+    low, high = a["kappa_difference_ci95"]
+    assert low < a["kappa_difference"] < high
+    expected = "supported" if low >= 0 else "contradicted" if high < 0 else "not_shown"
+    assert a["claim"] == expected
+    if claim is not None:
+        assert a["claim"] == claim
+
+
+def test_a_model_with_one_reviewers_error_process_is_not_called_better_than_reviewers() -> None:
+    """The old 'human ceiling' verdict called such a model 'above' most of the time; the fair comparison
+    (model vs reviewers beside reviewer vs reviewer) says 'not shown' or 'supported' at chance level only."""
+    verdicts = []
+    for seed in range(20):
+        predictions, consensus, ratings = _reviewer_case(150, seed=seed, model_accuracy=0.8)
+        a = compare_to_consensus(predictions, consensus, categories=list("ABCD"), reviewer_ratings=ratings,
+                                 n_boot=300, seed=seed)["as_reviewer"]
+        verdicts.append(a["claim"])
+    # the model is exactly another reviewer: the interval should include 0 about 95% of the time
+    assert verdicts.count("not_shown") >= 16
+
+
+def test_design_weights_give_sklearn_weighted_figures_and_say_so() -> None:
+    predictions, consensus = _hand_case()
+    scored = [k for k in consensus if predictions.get(k) in CATS]
+    weights = {k: (3.0 if consensus[k] == "A" else 1.0) for k in consensus}
+    result = compare_to_consensus(predictions, consensus, categories=CATS, weights=weights, n_boot=300, seed=2)
+    y_true = [consensus[k] for k in scored]
+    y_pred = [predictions[k] for k in scored]
+    w = [weights[k] for k in scored]
+    assert result["weighting"] == "design-weighted"
+    assert result["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred, sample_weight=w))
+    assert result["cohen_kappa"] == pytest.approx(cohen_kappa_score(y_true, y_pred, sample_weight=w))
+    present = sorted(set(y_true) | set(y_pred))
+    assert result["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, labels=present, average="macro",
+                                                        sample_weight=w))
+    assert result["per_category"]["A"]["support"] == 4  # support stays a count of threads
+    low, high = result["accuracy_ci95"]
+    assert low <= result["accuracy"] <= high
+    assert compare_to_consensus(predictions, consensus, categories=CATS, n_boot=0)["weighting"] == "unweighted"
+    with pytest.raises(ValueError, match="positive, finite design weight"):
+        compare_to_consensus(predictions, consensus, categories=CATS, weights={"i0": 1.0})
+
+
+def test_weighted_bootstrap_resamples_within_strata() -> None:
+    """Stratified resampling keeps each stratum's size: a stratum where the model is always right and one
+    where it is always wrong give the same weighted accuracy in every resample."""
+    consensus = {i: "A" for i in range(40)}
+    predictions = {i: ("A" if i < 10 else "B") for i in range(40)}
+    weights = {i: (6.0 if i < 10 else 1.0) for i in range(40)}  # 60 vs 30 threads represented
+    result = compare_to_consensus(predictions, consensus, categories=["A", "B"], weights=weights,
+                                  strata={i: i < 10 for i in range(40)}, n_boot=200, seed=0)
+    assert result["accuracy"] == pytest.approx(60 / 90)
+    assert result["accuracy_ci95"] == pytest.approx([60 / 90, 60 / 90])
 
 
 def test_compare_runs_hand_case() -> None:

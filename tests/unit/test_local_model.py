@@ -118,10 +118,34 @@ def test_singleton_class_is_handled() -> None:
     assert "Other" in trained.classes
 
 
+def test_out_of_fold_predictions_equal_sklearn_cross_val_predict() -> None:
+    """Every training text is predicted by a model fitted without it: the same labels scikit-learn's own
+    cross_val_predict gives with the same splitter and pipeline, and never the in-sample fit's 100%."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from annotator.llm.local import build_pipeline
+
+    texts, labels = _corpus(per_class=12, seed=3)
+    rng = random.Random(1)
+    labels = [rng.choice(list(VOCAB)) if rng.random() < 0.3 else label for label in labels]  # hard: noisy labels
+    trained = train_local_model(texts, labels, seed=5)
+    expected = cross_val_predict(build_pipeline(seed=5), texts, labels,
+                                 cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=5))
+    assert [c for c, _ in trained.out_of_fold] == list(expected)
+    assert trained.cv["accuracy"] == pytest.approx(sum(e == y for e, y in zip(expected, labels)) / len(labels))
+    in_sample = [c for c, _ in trained.predict(texts)]
+    assert sum(p == y for p, y in zip(in_sample, labels)) > sum(e == y for e, y in zip(expected, labels))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=5).split(texts, labels)
+    for fold, (_, test) in enumerate(folds):
+        assert {trained.fold_of[i] for i in test} == {fold}
+    assert all(0 < conf <= 1 for _, conf in trained.out_of_fold)
+
+
 def test_cv_skipped_when_only_one_class_repeats() -> None:
     trained = train_local_model(["email draft", "email reply", "python bug"], ["Email", "Email", "Coding"])
     assert trained.cv["folds"] is None and trained.cv["accuracy"] is None
     assert trained.cv["undefined"]["accuracy"] == "fewer than 2 categories have at least 2 examples"
+    assert trained.out_of_fold is None and trained.fold_of is None
     assert trained.predict(["email"])[0][0] == "Email"
 
 

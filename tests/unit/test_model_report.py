@@ -52,25 +52,33 @@ def test_csv_is_tidy_long_and_matches_report(report: dict) -> None:
     assert table[("confusion_matrix", "Email", "Coding")] == "1"
     assert table[("per_category", "Unused", "f1")] == ""  # undefined: empty cell ...
     assert table[("undefined", "per_category.Unused.f1", "reason")]  # ... with its reason
-    assert float(table[("per_category", "Email", "human_ceiling")]) == pytest.approx(
-        report["per_category"]["Email"]["human_ceiling"]
-    )
+    assert ("per_category", "Email", "human_ceiling") not in table
+    assert float(table[("as_reviewer", "kappa_difference", "")]) == pytest.approx(
+        report["as_reviewer"]["kappa_difference"])
+    ci = report["as_reviewer"]["kappa_difference_ci95"]  # 12 threads: too many undefined resamples here
+    assert table[("as_reviewer", "kappa_difference_ci95", "low")] == ("" if ci is None else str(ci[0]))
+    assert ci is not None or table[("undefined", "as_reviewer.kappa_difference_ci95", "reason")]
     # A reviewer name that looks like a spreadsheet formula is neutralised.
     assert ("model_vs_reviewer", "'=dr_a", "kappa") in table
+    assert ("reviewers_vs_others", "'=dr_a", "accuracy") in table
 
 
 def test_markdown_has_tables_summary_and_escapes(report: dict) -> None:
     md = render_model_report(report, "md", title="Model report")
     assert md.startswith("# Model report")
-    for heading in ("## Headline", "## Per category", "## Model vs reviewers", "## Reviewer pairs", "## Confusion matrix"):
+    for heading in ("## Headline", "## Per category", "## The model as another reviewer",
+                    "## Against a reference that does not contain them", "## Confusion matrix"):
         assert heading in md
     assert f"| Accuracy | {report['accuracy']:.3f} | {report['accuracy_ci95'][0]:.3f} – " in md
-    assert "Human ceiling" in md
-    assert "On 12 threads with a consensus label" in md
+    assert "Human ceiling" not in md and "ceiling" not in md
+    assert "On 12 threads with a final label" in md
+    a = report["as_reviewer"]
+    assert f"a difference of {a['kappa_difference']:+.3f}" in md
+    assert "the model labels as well as a reviewer" in md
     assert "1 prediction failed and was left out" in md
     assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt;\\|x" in md
     header_cells = next(line for line in md.splitlines() if line.startswith("| Category"))
-    assert header_cells.count(" | ") == 7  # 8 columns, the hostile name did not split a row
+    assert header_cells.count(" | ") == 6  # 7 columns, the hostile name did not split a row
 
 
 def test_html_is_self_contained_and_escaped(report: dict) -> None:
@@ -101,6 +109,30 @@ def test_empty_report_renders_everywhere() -> None:
 def test_unknown_format_raises(report: dict) -> None:
     with pytest.raises(ValueError, match="unknown format 'pdf'; expected one of json, csv, md, html"):
         render_model_report(report, "pdf", title="t")
+
+
+def test_claim_sentence_in_plain_words_for_each_verdict(report: dict) -> None:
+    from annotator.reports.model import claim_sentence
+
+    a = dict(report["as_reviewer"], kappa_difference=-0.05, model_mean_kappa=0.6, reviewer_mean_kappa=0.65)
+    for ci, words in (([0.01, 0.2], "the claim is supported"), ([-0.3, -0.01], "the data contradict the claim"),
+                      ([-0.2, 0.1], "may be up to 0.200 kappa below a reviewer")):
+        claim = "supported" if ci[0] >= 0 else "contradicted" if ci[1] < 0 else "not_shown"
+        text = claim_sentence({"as_reviewer": dict(a, kappa_difference_ci95=ci, claim=claim)})
+        assert words in text and "beside the reviewers' kappa with each other" in text
+    assert "no claim can be made" in claim_sentence({"as_reviewer": dict(a, kappa_difference_ci95=None, claim=None)})
+
+
+def test_pending_and_design_weights_lead_the_first_paragraph(report: dict) -> None:
+    rep = dict(report, pending=7, weighting="design-weighted", notes=["The prompt's codebook examples contain ..."])
+    md = render_model_report(rep, "md", title="t")
+    first = md.split("\n")[2]
+    assert first.startswith("Caution: 7 sampled thread(s) of the round still await a decision")
+    assert "not a random sample" in first and "design-weighted" in first and "codebook examples" in first
+    assert "| Accuracy (design-weighted) |" in md
+    assert json.loads(render_model_report(rep, "json", title="t"))["pending"] == 7
+    page = render_model_report(rep, "html", title="t")
+    assert "Caution: 7 sampled" in page.split('<p class="summary">', 1)[1].split("</p>", 1)[0]
 
 
 def test_reveal_step_is_reported_in_markdown_and_html():
