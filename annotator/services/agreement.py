@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from annotator.errors import InvalidInput
 from annotator.services.codebook import category_names
-from annotator.services.consensus import METHOD_WORDS, Completeness, Consensus, read_consensus, reason_text
+from annotator.services.consensus import METHOD_WORDS, PENDING_REASONS, Completeness, Consensus, read_consensus, reason_text
 from annotator.stats.agreement import agreement_report, reviewer_overlap
 
 MIN_COMMON_THREADS = 2
@@ -54,7 +54,8 @@ def resolution_text(completeness: Sequence[Completeness]) -> str:
     parts = ", ".join(f"{k} {METHOD_WORDS.get(m, m)}" for m, k in methods.most_common())
     text = f"Of the {n:,} sampled threads, {decided:,} have a final label" + (f" ({parts})" if parts else "") + "."
     if pending:
-        text += (f" {pending:,} of {n:,} threads await adjudication ({reason_text(dict(reasons.most_common()))}); "
+        order = sorted(reasons, key=lambda r: (-reasons[r], PENDING_REASONS.index(r)))
+        text += (f" {pending:,} of {n:,} threads await adjudication ({reason_text({r: reasons[r] for r in order})}); "
                  "no final label is reported for them.")
     deciders = [f"a lead ({methods['adjudicated']:,} threads)"] if methods["adjudicated"] else []
     deciders += [f"a third reviewer ({methods['third_reviewer']:,} threads)"] if methods["third_reviewer"] else []

@@ -97,7 +97,6 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
     cons = read_consensus(session, round_names)
     if not cons.rounds:
         raise InvalidInput("no round yet: sample a round ('annotator sample'), label and adjudicate it first")
-    cons.require_complete(allow_pending=allow_pending, what="the prevalence estimate")
     renames = cons.renames
     rounds = list(cons.rounds)
     weights_by_round = {r.id: _stratified_weights(r, run.id) for r in rounds}
@@ -105,6 +104,7 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
     if weighted and len(weighted) != len(rounds):
         raise InvalidInput("cannot pool rounds sampled at random with rounds stratified by prediction "
                            f"(stratified: {', '.join(sorted(weighted))}); choose rounds with --round")
+    cons.require_complete(allow_pending=allow_pending, what="the prevalence estimate")
     human = cons.latest()
     preds = _predictions_of(session, run.id, sorted(human))
     in_sample_guard(session, run, [r.name for r in rounds], set(preds))

@@ -17,6 +17,7 @@ from annotator.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from annotator.services import adjudication as adj
 from annotator.services.accounts import create_account, update_account
 from annotator.services.labeling import submit_label
+from annotator.services.consensus import read_consensus
 from annotator.services.rounds import import_labels, set_round_options
 from tests.factories import make_codebook, make_round, make_threads, run_cli
 
@@ -77,7 +78,7 @@ def records(df: pd.DataFrame) -> dict[str, dict]:
 
 
 def consensus(flow: Flow) -> dict[str, dict]:
-    return records(adj.consensus_frame(flow.session, "r1"))
+    return records(read_consensus(flow.session, ["r1"]).frame())
 
 
 def audit_rows(flow: Flow, action: str) -> list[AuditEvent]:
@@ -126,7 +127,8 @@ def test_resolve_makes_an_adjudicated_consensus_label_and_leaves_the_queue(flow)
     adj.resolve(flow.session, round_id=flow.round.id, thread_id=flow.item(2)[1], category="B",
                 rationale="  the request is about B  ", actor="lead1")
     row = consensus(flow)[flow.ext[2]]
-    assert (row["category"], row["provenance"], row["decided_by"], row["status"]) == ("B", "adjudicated", "lead1", "final")
+    assert (row["category"], row["method"], row["decided_by"], row["status"]) == ("B", "adjudicated", "lead1", "decided")
+    assert row["rationale"] == "the request is about B"
     assert row["votes"] == "A=1; B=1; C=1"
     assert flow.ext[2] not in queue_ids(flow)
     resolved = [i for i in adj.disagreement_queue(flow.session, "r1", include_resolved=True) if i.state == "resolved"]
@@ -144,7 +146,7 @@ def test_revising_a_decision_keeps_both_in_the_audit_log(flow):
     adj.resolve(flow.session, round_id=rid, thread_id=tid, category="A", rationale="first look", actor="lead1")
     adj.resolve(flow.session, round_id=rid, thread_id=tid, category="B", rationale="on reflection", actor="lead2")
     row = consensus(flow)[flow.ext[1]]
-    assert (row["category"], row["provenance"], row["decided_by"]) == ("B", "adjudicated", "lead2")
+    assert (row["category"], row["method"], row["decided_by"]) == ("B", "adjudicated", "lead2")
     first, second = audit_rows(flow, "adjudicate")
     assert first.detail["after"]["category"] == "A" and first.actor == "lead1"
     assert second.detail["before"] == {"status": "resolved", "category": "A", "provenance": "adjudicated"}
@@ -177,7 +179,8 @@ def test_resolve_refuses_a_thread_outside_the_round(flow):
 def test_third_reviewer_sees_anonymous_options_and_decides_finally(flow):
     rid, tid = flow.item(2)
     adj.send_to_third_reviewer(flow.session, round_id=rid, thread_id=tid, adjudicator="judge", actor="lead1")
-    assert consensus(flow)[flow.ext[2]]["status"] == "third_reviewer"
+    assert (consensus(flow)[flow.ext[2]]["status"], consensus(flow)[flow.ext[2]]["pending_reason"]) == (
+        "pending", "with a third reviewer, disagreement")
     [(rnd, decision, ext)] = adj.third_review_queue(flow.session, flow.judge.id)
     assert (rnd.name, decision.thread_id, ext) == ("r1", tid, flow.ext[2])
     [item] = [i for i in adj.disagreement_queue(flow.session, "r1") if i.external_id == flow.ext[2]]
@@ -193,8 +196,8 @@ def test_third_reviewer_sees_anonymous_options_and_decides_finally(flow):
     adj.third_reviewer_decide(flow.session, round_id=rid, thread_id=tid, adjudicator_id=flow.judge.id, category="C",
                               rationale="C fits the definition", actor="judge")
     row = consensus(flow)[flow.ext[2]]
-    assert (row["category"], row["provenance"], row["decided_by"], row["status"]) == (
-        "C", "third_reviewer", "judge", "final")
+    assert (row["category"], row["method"], row["decided_by"], row["status"]) == (
+        "C", "third_reviewer", "judge", "decided")
     assert adj.third_review_queue(flow.session, flow.judge.id) == []
     assert flow.ext[2] not in queue_ids(flow)
     assert [e.actor for e in audit_rows(flow, "send_to_third_reviewer")] == ["lead1"]
@@ -211,7 +214,7 @@ def test_someone_else_cannot_decide_for_the_third_reviewer(flow):
     with pytest.raises(NotAllowed, match="not sent to you"):  # never sent at all
         adj.third_reviewer_decide(flow.session, round_id=rid, thread_id=flow.item(1)[1], adjudicator_id=flow.judge.id,
                                   category="A", rationale="", actor="judge")
-    assert consensus(flow)[flow.ext[2]]["status"] == "third_reviewer"
+    assert consensus(flow)[flow.ext[2]]["pending_reason"].startswith("with a third reviewer")
 
 
 def test_a_reviewer_of_the_round_cannot_be_its_third_reviewer(flow):
@@ -244,7 +247,7 @@ def test_mark_discuss_puts_the_thread_on_the_meeting_list(flow):
     adj.mark_discuss(flow.session, round_id=rid, thread_id=tid, comment=" B or C? ", actor="lead1")
     [item] = adj.discussion_list(flow.session, "r1")
     assert (item.external_id, item.state, item.decision.rationale) == (flow.ext[5], "discuss", "B or C?")
-    assert consensus(flow)[flow.ext[5]]["status"] == "discuss"
+    assert consensus(flow)[flow.ext[5]]["pending_reason"] == "on the meeting list, disagreement"
     adj.resolve(flow.session, round_id=rid, thread_id=tid, category="C", rationale="agreed at the meeting",
                 actor="lead1")
     assert adj.discussion_list(flow.session, "r1") == []
@@ -259,7 +262,8 @@ def test_definition_problem_tag_is_listed_for_codebook_refinement(flow):
         "r1", flow.ext[4], "C overlaps Other", None)
     # the tag alone decides nothing: the thread is still open and its consensus pending
     assert [i.state for i in adj.disagreement_queue(flow.session, "r1") if i.external_id == flow.ext[4]] == ["open"]
-    assert consensus(flow)[flow.ext[4]]["status"] == "pending"
+    assert (consensus(flow)[flow.ext[4]]["status"], consensus(flow)[flow.ext[4]]["pending_reason"]) == (
+        "pending", "marked unsure")
 
     adj.resolve(flow.session, round_id=rid, thread_id=tid, category="C", rationale="C after all", actor="lead1")
     assert [p["thread_id"] for p in adj.definition_problems(flow.session, "C")] == [flow.ext[4]]
@@ -275,20 +279,23 @@ def test_definition_problem_tag_is_listed_for_codebook_refinement(flow):
 def test_consensus_before_any_decision(flow):
     rows = consensus(flow)
     assert list(rows) == flow.ext  # one row per thread, sorted
-    assert (rows[flow.ext[0]]["category"], rows[flow.ext[0]]["provenance"], rows[flow.ext[0]]["status"]) == (
-        "A", "unanimous", "final")
+    assert (rows[flow.ext[0]]["category"], rows[flow.ext[0]]["method"], rows[flow.ext[0]]["status"]) == (
+        "A", "unanimous", "decided")
     assert {e: rows[e]["status"] for e in flow.ext[1:]} == dict.fromkeys(flow.ext[1:], "pending")
-    assert adj.consensus_map(flow.session, "r1") == {flow.ext[0]: "A"}
+    assert {e: rows[e]["pending_reason"] for e in flow.ext[1:]} == {
+        flow.ext[1]: "disagreement", flow.ext[2]: "disagreement", flow.ext[3]: "missing labels",
+        flow.ext[4]: "marked unsure", flow.ext[5]: "disagreement"}
+    assert read_consensus(flow.session, ["r1"]).labels() == {flow.item(0): "A"}
 
 
 def test_majority_rule_accepts_two_of_three_automatically(flow):
     set_round_options(flow.session, name="r1", acceptance_rule="majority", actor="lead1")
     rows = consensus(flow)
-    assert {e: (rows[e]["category"], rows[e]["provenance"]) for e in (flow.ext[1], flow.ext[3], flow.ext[5])} == {
+    assert {e: (rows[e]["category"], rows[e]["method"]) for e in (flow.ext[1], flow.ext[3], flow.ext[5])} == {
         flow.ext[1]: ("A", "majority"), flow.ext[3]: ("B", "majority"), flow.ext[5]: ("C", "majority")}
     assert queue_ids(flow) == [flow.ext[2], flow.ext[4]]  # all-differ and unsure still need a lead
-    assert adj.consensus_map(flow.session, "r1") == {flow.ext[0]: "A", flow.ext[1]: "A", flow.ext[3]: "B",
-                                                     flow.ext[5]: "C"}
+    assert read_consensus(flow.session, ["r1"]).labels() == {flow.item(0): "A", flow.item(1): "A", flow.item(3): "B",
+                                                             flow.item(5): "C"}
 
 
 def test_a_thread_labeled_by_one_of_three_is_missing_not_unanimous(session, tmp_path):
@@ -299,8 +306,8 @@ def test_a_thread_labeled_by_one_of_three_is_missing_not_unanimous(session, tmp_
     pd.DataFrame([(threads[0].external_id, r, "A") for r in REVIEWERS] + [(threads[1].external_id, "alice", "B")],
                  columns=["thread_id", "reviewer", "category"]).to_csv(path, index=False)
     import_labels(session, path, round_name="imported")
-    rows = records(adj.consensus_frame(session, "imported"))
-    assert (rows[threads[0].external_id]["provenance"], rows[threads[0].external_id]["status"]) == ("unanimous", "final")
+    rows = records(read_consensus(session, ["imported"]).frame())
+    assert (rows[threads[0].external_id]["method"], rows[threads[0].external_id]["status"]) == ("unanimous", "decided")
     assert (rows[threads[1].external_id]["category"], rows[threads[1].external_id]["status"]) == (None, "pending")
     [item] = adj.disagreement_queue(session, "imported")
     assert (item.external_id, item.assessment.reasons) == (threads[1].external_id, ("missing",))
@@ -317,23 +324,25 @@ def test_export_consensus_has_one_row_per_thread_with_provenance(flow, db_url, t
     out = tmp_path / f"consensus.{fmt}"
     res = run_cli(["export", "consensus", "--round", "r1", "--format", fmt, "--out", out], db_url)
     assert res.exit_code == 0, res.output + res.stderr
-    assert res.stdout.strip() == f"wrote 6 threads to {out} (3 final, 3 awaiting a decision)"
+    assert res.stdout.strip() == f"wrote 6 threads to {out} (3 decided, 3 pending)"
     if fmt == "csv":
         df = pd.read_csv(out, dtype=str, keep_default_na=False)
     elif fmt == "jsonl":
         df = pd.DataFrame([json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()])
     else:
         df = pd.read_parquet(out)
-    assert list(df.columns) == ["round", "thread_id", "category", "provenance", "decided_by", "status", "votes"]
+    assert list(df.columns) == ["round", "thread_id", "category", "rationale", "decided_by", "method", "status",
+                                "pending_reason", "reported_as", "votes"]
     assert sorted(df["thread_id"]) == flow.ext and df["thread_id"].is_unique
-    got = {t: (r["category"], r["provenance"], r["decided_by"], r["status"]) for t, r in records(df).items()}
+    got = {t: (r["category"], r["method"], r["decided_by"], r["status"], r["pending_reason"])
+           for t, r in records(df).items()}
     e = flow.ext
     assert got == {
-        e[0]: ("A", "unanimous", None, "final"),
-        e[1]: ("A", "adjudicated", "lead1", "final"),
-        e[2]: ("B", "third_reviewer", "judge", "final"),
-        e[3]: (None, None, None, "pending"),
-        e[4]: (None, None, None, "pending"),
-        e[5]: (None, None, None, "pending"),
+        e[0]: ("A", "unanimous", None, "decided", None),
+        e[1]: ("A", "adjudicated", "lead1", "decided", None),
+        e[2]: ("B", "third_reviewer", "judge", "decided", None),
+        e[3]: (None, None, None, "pending", "missing labels"),
+        e[4]: (None, None, None, "pending", "marked unsure"),
+        e[5]: (None, None, None, "pending", "disagreement"),
     }
     assert set(df["round"]) == {"r1"}

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from annotator.data.engine import ensure_schema, make_engine
 from annotator.services import adjudication as adj
+from annotator.services.consensus import read_consensus
 from annotator.services.demo import PILOT_REVIEWERS, PILOT_ROUND, load_demo
 from annotator.services.rounds import require_round
 from tests.factories import run_cli, thread_frame, write_threads_file
@@ -115,13 +116,29 @@ def test_one_category_only_gives_null_alpha_with_a_reason(db_url, tmp_path):
     assert rep["consensus_provenance"] == {"unanimous": 4} and rep["consensus_pending"] == 0
 
 
-def test_one_reviewer_gives_null_measures_with_a_reason(db_url, tmp_path):
+def test_one_reviewer_is_refused_in_one_line_and_can_be_left_out(db_url, tmp_path):
     load_study(db_url, tmp_path, ["A", "B"], [("t0", "solo", "A"), ("t1", "solo", "B")])
-    rep = agreement_json(db_url, "study")
-    assert (rep["n_reviewers"], rep["n_items_pairable"]) == (1, 0)
+    res = run_cli(["report", "agreement", "--round", "study", "--format", "json"], db_url)
+    assert res.exit_code == 1 and res.stdout == ""
+    assert res.stderr.strip().splitlines() == [
+        "error: reviewer 'solo' shares fewer than 2 threads with any other reviewer (0), so no agreement can be "
+        "measured for them: check the name in the labels file, or leave them out with --exclude-reviewer solo"]
+    rep = json.loads(ok(run_cli(["report", "agreement", "--round", "study", "--format", "json",
+                                 "--exclude-reviewer", "solo"], db_url)))
+    assert (rep["n_reviewers"], rep["n_ratings"], rep["excluded_reviewers"]) == (0, 0, ["solo"])
     for key in ("krippendorff_alpha", "percent_agreement", "fleiss_kappa"):
-        assert rep[key] is None and rep["undefined"][key] == "only one reviewer", key
-    assert rep["pairwise_cohen_kappa"] == []
+        assert rep[key] is None and rep["undefined"][key] == "no ratings", key
+    res = run_cli(["report", "agreement", "--round", "study", "--exclude-reviewer", "nobody"], db_url)
+    assert res.exit_code == 1 and "no reviewer 'nobody' labelled in these rounds" in res.stderr
+
+
+def test_a_misspelt_reviewer_with_one_label_is_named_and_left_out_on_request(db_url, tmp_path):
+    labels = [(f"t{i}", r, "AB"[i % 2]) for i in range(6) for r in ("ann", "ben")] + [("t0", "Ann ", "A")]
+    load_study(db_url, tmp_path, ["A", "B"], labels)
+    res = run_cli(["report", "agreement", "--round", "study", "--format", "md"], db_url)
+    assert res.exit_code == 1 and "reviewer 'Ann' shares fewer than 2 threads with any other reviewer (1)" in res.stderr
+    md = ok(run_cli(["report", "agreement", "--round", "study", "--format", "md", "--exclude-reviewer", "Ann"], db_url))
+    assert "The labels of Ann were left out of these figures." in md
 
 
 def test_thread_labeled_by_one_of_three_is_left_out_and_pending(db_url, tmp_path):
@@ -135,7 +152,11 @@ def test_thread_labeled_by_one_of_three_is_left_out_and_pending(db_url, tmp_path
     assert rep["krippendorff_alpha"] is not None
     assert rep["consensus_provenance"] == {"unanimous": 2}
     assert rep["consensus_pending"] == 2  # t0 disagrees, t3 lacks two labels
-    assert "2 thread(s) still awaiting a decision" in rep["resolution"]
+    assert "2 of 4 threads await adjudication (1 missing labels, 1 disagreement)" in rep["resolution"]
+    assert "resolved" not in rep["resolution"] and "were decided by" not in rep["resolution"]
+    methods = ok(run_cli(["report", "agreement", "--round", "study", "--format", "md", "--boot", 0], db_url))
+    assert "2 of 4 threads await adjudication" in methods.split("## Methods", 1)[1].split("##", 1)[0]
+    assert "| study | 4 | 2 | 2 |" in methods  # the completeness table
 
 
 def test_round_without_labels_reports_nulls_with_reasons(db_url, tmp_path):
@@ -172,13 +193,13 @@ def pilot(tmp_path_factory) -> tuple[str, dict]:
     try:
         load_demo(engine, password="demo-password-123")
         with Session(engine, expire_on_commit=False) as s:
-            before = adj.consensus_frame(s, PILOT_ROUND)
+            before = read_consensus(s, [PILOT_ROUND]).frame()
             items = adj.disagreement_queue(s, PILOT_ROUND)
             round_id = require_round(s, PILOT_ROUND).id
             for item in items:
                 adj.resolve(s, round_id=round_id, thread_id=item.thread_id, category=item.assessment.counts[0][0],
                             rationale="most voted after review", actor="lead")
-            after = adj.consensus_frame(s, PILOT_ROUND)
+            after = read_consensus(s, [PILOT_ROUND]).frame()
             left = adj.disagreement_queue(s, PILOT_ROUND)
     finally:
         engine.dispose()
@@ -189,13 +210,13 @@ def test_pilot_round_can_be_resolved_completely(pilot):
     _, state = pilot
     before, after = state["before"], state["after"]
     assert len(before) == len(after) == 150
-    assert state["n_items"] == int((before["status"] != "final").sum()) > 0
+    assert state["n_items"] == int((before["status"] != "decided").sum()) > 0
     assert state["left"] == []
-    assert set(after["status"]) == {"final"}
+    assert set(after["status"]) == {"decided"}
     assert after["category"].notna().all()
-    assert set(after["provenance"]) == {"unanimous", "adjudicated"}
-    assert int((after["provenance"] == "adjudicated").sum()) == state["n_items"]
-    assert set(after.loc[after["provenance"] == "adjudicated", "decided_by"]) == {"lead"}
+    assert set(after["method"]) == {"unanimous", "adjudicated"}
+    assert int((after["method"] == "adjudicated").sum()) == state["n_items"]
+    assert set(after.loc[after["method"] == "adjudicated", "decided_by"]) == {"lead"}
 
 
 def test_pilot_agreement_report_is_a_self_contained_html_file(pilot, tmp_path):
@@ -212,9 +233,15 @@ def test_pilot_agreement_report_is_a_self_contained_html_file(pilot, tmp_path):
     assert "Krippendorff&#x27;s alpha for nominal data" in methods
     assert "200 resamples, seed 0" in methods
     assert f"{state['n_items']} adjudicated by a lead" in methods
-    assert "awaiting a decision" not in methods
+    assert "await adjudication" not in methods
+    assert f"were decided by a lead ({state['n_items']} threads)" in methods
+    assert "reference that does not contain their own label" in methods
     for reviewer in PILOT_REVIEWERS:
         assert reviewer in page
     rep = agreement_json(url, PILOT_ROUND, boot=0)
     assert rep["consensus_pending"] == 0
-    assert rep["n_consensus_items"] == rep["n_items"] == 150
+    assert rep["n_items"] == 150 and rep["completeness"] == [
+        {"round": PILOT_ROUND, "n_sampled": 150, "n_decided": 150, "n_pending": 0,
+         "by_method": {"unanimous": 150 - state["n_items"], "adjudicated": state["n_items"]}, "pending_by_reason": {}}]
+    assert set(rep["per_reviewer_vs_others"]) == set(PILOT_REVIEWERS)
+    assert all(0 < r["accuracy"] < 1 and r["n"] > 100 for r in rep["per_reviewer_vs_others"].values())

@@ -85,8 +85,15 @@ def test_report_model_json_equals_sklearn(db_url, classified):
         assert rep["per_category"][name]["support"] == y_true.count(name)
     low, high = rep["accuracy_ci95"]
     assert low <= rep["accuracy"] <= high
-    # the reviewers agreed with each other perfectly, so the model sits below the human range
-    assert rep["model_vs_human_position"] == "below"
+    # as another reviewer: the reviewers agreed perfectly (kappa 1 for every pair); the model's kappa with each
+    # reviewer is its kappa with the consensus they made, so the difference is that kappa minus 1
+    a = rep["as_reviewer"]
+    assert a["n_threads"] == 12 and a["reviewer_mean_kappa"] == pytest.approx(1.0)
+    assert [r["kappa"] for r in a["reviewers"]] == pytest.approx([cohen_kappa_score(y_true, y_pred)] * 3)
+    assert a["kappa_difference"] == pytest.approx(cohen_kappa_score(y_true, y_pred) - 1)
+    assert a["claim"] in ("contradicted", "not_shown")
+    assert {r: v["accuracy"] for r, v in rep["reviewers_vs_others"].items()} == dict.fromkeys(REVIEWERS, 1.0)
+    assert rep["pending"] == 0 and rep["weighting"] == "unweighted" and "human_ceiling" not in json.dumps(rep)
 
 
 def test_report_model_html_is_self_contained(db_url, classified, tmp_path):
@@ -115,17 +122,16 @@ def test_report_model_without_runs_says_so(db_url, session):
     assert res.exit_code == 1 and "no model runs yet" in res.stderr
 
 
-def test_report_model_on_a_pending_batch_run_reports_undefined_measures(db_url, session, tmp_path, fake):
+def test_report_model_on_a_pending_batch_run_is_refused_in_one_line(db_url, session, tmp_path, fake):
     seed_round(session, db_url, tmp_path, CASES[:4])
     res = run_cli(["classify", "--round", "r1", "--base-url", fake.base_url, "--batch", "--no-wait"], db_url)
     assert res.exit_code == 0 and "(batch_pending)" in res.stdout, res.output
-    res = run_cli(["report", "model", "--format", "json", "--boot", "0"], db_url)
-    assert res.exit_code == 0, res.output
-    rep = json.loads(res.stdout)
-    assert (rep["n"], rep["n_unclassified"], rep["accuracy"], rep["cohen_kappa"]) == (0, 4, None, None)
-    assert rep["undefined"]["accuracy"]
-    html = run_cli(["report", "model", "--format", "html", "--boot", "0"], db_url)
-    assert html.exit_code == 0 and "</html>" in html.stdout
+    for fmt in ("json", "html"):
+        res = run_cli(["report", "model", "--format", fmt, "--boot", "0"], db_url)
+        assert res.exit_code == 1 and res.stdout == ""
+        assert res.stderr.strip().splitlines() == [
+            "error: run 1 has no prediction for the threads of round 'r1' (its batch is still pending): classify "
+            "the round first ('annotator classify --round NAME')"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from annotator.data.models import Assignment
-from annotator.errors import Conflict, InvalidInput
+from annotator.errors import Conflict, InvalidInput, PendingThreads
 from annotator.services import prevalence as p
 from annotator.services.rounds import import_labels
 from tests.data.test_dashboard import CDS, add_codebook, add_run, add_threads, utc
@@ -100,11 +100,18 @@ def test_pooling_random_and_stratified_rounds_is_refused(session, tmp_path):
                                   seed=1, actor="test")
 
 
-def test_no_human_labels_gives_undefined_with_reason(session):
+def test_no_round_or_no_decided_thread_is_refused_never_computed_on_nothing(session, tmp_path):
     _, run_id = corpus(session, 5, 5)
-    res = p.prevalence_for(session, run_id=run_id)
-    assert res["categories"]["A"]["corrected_share"] is None
-    assert "n = 0" in res["undefined"]["categories.A.corrected_share"]
+    with pytest.raises(InvalidInput, match="no round yet"):
+        p.prevalence_for(session, run_id=run_id)
+    path = tmp_path / "split.csv"
+    pd.DataFrame([("t000", "ann", "A"), ("t000", "bob", "B")], columns=["thread_id", "reviewer", "category"]) \
+        .to_csv(path, index=False)
+    import_labels(session, path, round_name="split", actor="test")
+    with pytest.raises(PendingThreads, match=r"round 'split': 1 of 1 sampled threads are pending"):
+        p.prevalence_for(session, run_id=run_id)
+    with pytest.raises(PendingThreads, match="has a final label yet"):
+        p.prevalence_for(session, run_id=run_id, allow_pending=True)
 
 
 def test_cli_report_prevalence_formats(db_url, tmp_path):

@@ -11,11 +11,13 @@ from sqlalchemy import select
 
 from annotator.data.models import (Account, AuditEvent, CandidateExample, CodebookVersion, Label, ModelRun,
                                    OtherSuggestion, Prediction, Thread)
-from annotator.errors import AnnotatorError, Conflict, InvalidInput, NotFound
+from annotator.errors import AnnotatorError, Conflict, InvalidInput, NotFound, PendingThreads
 from annotator.llm.client import LLMConfig
 from annotator.services import refine
 from annotator.services.adjudication import tag_definition_problem
-from annotator.services.agreement import agreement_for_rounds, codebook_renames, ratings_frame
+from annotator.services.agreement import agreement_for_rounds
+from annotator.services.codebook import codebook_renames
+from annotator.services.consensus import read_consensus
 from annotator.services.codebook import CategoryDraft, category_names, list_categories, require_version
 from annotator.services.labeling import submit_label
 from annotator.services.model_eval import compare_run, tag_error
@@ -95,7 +97,7 @@ def test_merge_reports_the_merged_name_for_a_round_made_under_the_old_version(la
     report = agreement_for_rounds(labeled, ["r1"], n_boot=0)
     assert report["per_category"]["Clinical writing"]["n_ratings"] == 8 * 3
     assert not {"Clinical documentation", "Patient communication"} & set(report["per_category"])
-    ratings = ratings_frame(labeled, ["r1"])  # the stored labels, mapped through the renames
+    ratings = read_consensus(labeled, ["r1"]).ratings()  # the stored labels, mapped through the renames
     assert set(ratings["category"]) == {"Clinical writing", "Coding"}
     assert report["krippendorff_alpha"] == pytest.approx(krippendorff_alpha_nominal(ratings)) == pytest.approx(1.0)
     assert old_alpha < 1.0  # the disagreement was only between the merged categories
@@ -377,17 +379,20 @@ def test_version_comparison_reports_alpha_and_model_per_version(labeled):
     make_round(labeled, name="r2", size=12, reviewers=REVIEWERS, per_thread=3, seed=6)
     label_round(labeled, "r2", lambda ext, r: "Coding" if r != "carol" else "Research")
     make_round(labeled, name="unlabeled", size=3, reviewers=REVIEWERS, per_thread=3, seed=8)
-    table = refine.version_comparison(labeled, n_boot=200, seed=3)
+    # r1 and r2 hold disagreements nobody has adjudicated: the model column would rest on the easy threads only
+    with pytest.raises(PendingThreads, match=r"round 'r1': 4 of 12 sampled threads are pending .*round 'r2'"):
+        refine.version_comparison(labeled, n_boot=200, seed=3)
+    table = refine.version_comparison(labeled, n_boot=200, seed=3, allow_pending=True)
     assert list(table.columns) == refine.COMPARISON_COLUMNS and list(table["version"]) == [1, 2]
     one, two = table.iloc[0], table.iloc[1]
     expected = agreement_for_rounds(labeled, ["r1"], n_boot=200, seed=3)
     assert one["rounds"] == "r1" and one["alpha"] == pytest.approx(expected["krippendorff_alpha"])
     assert [one["alpha_ci_low"], one["alpha_ci_high"]] == pytest.approx(expected["krippendorff_alpha_ci95"])
-    model = compare_run(labeled, run.id, round_name="r1", n_boot=0)
-    assert (one["run_id"], one["model_round"], one["n_scored"]) == (run.id, "r1", model["n"])
+    model = compare_run(labeled, run.id, round_name="r1", n_boot=0, allow_pending=True)
+    assert (one["run_id"], one["model_round"], one["n_scored"]) == (run.id, "r1", model["n"]) == (run.id, "r1", 8)
     assert one["accuracy"] == pytest.approx(model["accuracy"]) == pytest.approx(1.0)  # merged names agree
     assert one["macro_f1"] == pytest.approx(model["macro_f1"]) and one["kappa"] == pytest.approx(model["cohen_kappa"])
-    assert one["note"] == ""
+    assert one["note"] == "model: 4 pending thread(s) left out: the decided subset, not a random sample"
     assert two["rounds"] == "r2" and two["alpha"] < 0 and pd.isna(two["accuracy"])
     assert "model: no finished model run with this version" in two["note"]
     png = refine.comparison_chart_png(table)

@@ -121,9 +121,12 @@ def test_reveal_refuses_a_thread_not_assigned_to_the_reviewer(engine, session, f
 
 
 def test_compare_run_counts_a_switch_toward_the_consensus(engine, session, fake, reveal_round):
-    rid, who, (t, *_) = reveal_round
+    rid, who, (t, *rest) = reveal_round
     for name, cat in (("ana", "Coding"), ("ben", "Coding"), ("cy", "Research")):  # majority consensus: Coding
         label(session, rid, t, who[name], cat)
+    for other in rest:  # the round's other threads: unanimous, so no thread is pending
+        for name in ("ana", "ben", "cy"):
+            label(session, rid, other, who[name], "Coding")
     run_id = run_model(engine, fake, "Coding", round_name="rv")
     for name, post in (("cy", "Coding"), ("ana", "Coding")):
         assert labeling.reveal_model_label(session, round_id=rid, thread_id=t, reviewer_id=who[name],
@@ -138,17 +141,18 @@ def test_compare_run_counts_a_switch_toward_the_consensus(engine, session, fake,
     assert (reveal["n_cases"], reveal["n_model_agreed"], reveal["n_model_differed"]) == (2, 1, 1)
     assert (reveal["n_switched_to_model"], reveal["n_toward_consensus"], reveal["n_away_from_consensus"]) == (1, 1, 0)
     assert reveal["switch_rate"] == 1.0 and reveal["n_changed_when_model_agreed"] == 0
-    assert rep["n"] == 1 and rep["accuracy"] == 1.0
+    assert rep["n"] == 3 and rep["accuracy"] == 1.0
 
 
 def test_compare_run_without_post_reveal_labels_has_no_reveal_section(engine, session, fake, reveal_round):
-    rid, who, (t, *_) = reveal_round
-    for name in ("ana", "ben", "cy"):
-        label(session, rid, t, who[name], "Research")
+    rid, who, threads = reveal_round
+    for t in threads:
+        for name in ("ana", "ben", "cy"):
+            label(session, rid, t, who[name], "Research")
     run_id = run_model(engine, fake, "Coding", round_name="rv")
     with Session(engine) as s:
         rep = compare_run(s, run_id, n_boot=0)
-    assert rep["reveal"] is None and rep["n"] == 1 and rep["accuracy"] == 0.0
+    assert rep["reveal"] is None and rep["n"] == 3 and rep["accuracy"] == 0.0
 
 
 # -- blinding ------------------------------------------------------------------------------------------------
