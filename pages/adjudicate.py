@@ -6,6 +6,8 @@ from annotator import ui
 from annotator.errors import AnnotatorError
 from annotator.services import adjudication as adj
 from annotator.services.accounts import list_accounts
+from annotator.services.consensus import read_consensus
+from annotator.services.tables import frame_bytes
 from annotator.services.labeling import get_thread
 from annotator.services.rounds import list_rounds, set_round_options
 from annotator.ui import K
@@ -56,6 +58,28 @@ pair = st.selectbox("Confused pair", pair_options, key="adj.pair",
                     format_func=lambda p: f"All ({len(items)})" if p == "(all)" else f"{p} ({counts[p]})")
 if pair != "(all)":
     items = [i for i in items if i.pair == pair]
+with st.expander("Consensus meeting: download the pending threads, import the decisions"):
+    with ui.session() as s:
+        cons = read_consensus(s, [name])
+    st.caption(f"Round '{name}': {cons.completeness()[0].sentence()} The CSV lists every sampled thread; fill in "
+               "the category (and rationale, decided_by) of pending ones and import it back. Rows left empty stay "
+               "pending; nothing is written if any row is wrong.")
+    st.download_button("Download consensus CSV", frame_bytes(cons.frame(), "csv"), f"consensus-{rnd.id}.csv",
+                       "text/csv", key="adj.export")
+    upload = st.file_uploader("Decisions CSV (thread_id, category[, rationale, decided_by])", type=["csv"],
+                              key="adj.import_file")
+    if upload is not None and st.button("Import decisions", key="adj.import"):
+        try:
+            with ui.session() as s:
+                done = adj.import_decisions_upload(s, upload.getvalue(), filename=upload.name, round_name=name,
+                                                   actor=user.username)
+        except AnnotatorError as exc:
+            ui.flash(str(exc), "error")
+        else:
+            ui.flash(f"{done.recorded} decisions recorded, {done.unchanged} unchanged, {done.blank} rows left "
+                     f"pending; {done.still_pending} threads still pending.")
+        st.rerun()
+
 if not items:
     st.success("Nothing here. " + ("Every disagreement of this round is settled." if show == "open" else ""))
     st.stop()

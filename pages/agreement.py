@@ -1,17 +1,21 @@
-"""Agreement of the independent labels (leads, methodologists): the publishable report with downloads."""
+"""Agreement of the independent labels (leads, methodologists): the publishable report with downloads,
+each reviewer against the others (leave-one-out), and how complete the gold standard is."""
 
 import streamlit as st
 import streamlit.components.v1 as components
 
 from annotator import ui
+from annotator.errors import AnnotatorError
 from annotator.reports.agreement import render_agreement
 from annotator.services.agreement import agreement_for_rounds
-from annotator.services.rounds import list_rounds
+from annotator.services.rounds import list_rounds, round_progress
 
 user = ui.require_user("lead", "admin")
 st.title("Agreement")
 with ui.session() as s:
     names = [r.name for r in list_rounds(s)]
+    labelled_by = {name: {p.reviewer for p in round_progress(s, name) if p.done} for name in names}
+reviewers = sorted(set().union(*labelled_by.values()))
 if not names:
     st.info("No rounds yet.")
     st.stop()
@@ -20,10 +24,18 @@ with st.form("agreement.form"):
     cols = st.columns(2)
     n_boot = cols[0].number_input("Bootstrap resamples", 0, 10_000, 1000, step=100)
     seed = cols[1].number_input("Seed", 0, 2**31 - 1, 0)
+    excluded = st.multiselect("Leave out reviewers (e.g. one who shares fewer than two threads with anyone)",
+                              reviewers, key="agreement.exclude")
     go = st.form_submit_button("Compute", type="primary")
 if go and chosen:
-    with st.spinner("Computing agreement..."), ui.session() as s:
-        st.session_state["agreement.report"] = agreement_for_rounds(s, chosen, n_boot=int(n_boot), seed=int(seed))
+    st.session_state.pop("agreement.report", None)
+    try:
+        with st.spinner("Computing agreement..."), ui.session() as s:
+            st.session_state["agreement.report"] = agreement_for_rounds(s, chosen, n_boot=int(n_boot), seed=int(seed),
+                                                                        exclude_reviewers=[
+            r for r in excluded if any(r in labelled_by[name] for name in chosen)])
+    except AnnotatorError as exc:
+        st.error(str(exc))
 rep = st.session_state.get("agreement.report")
 if not rep:
     st.caption("Choose rounds and press Compute.")
@@ -42,7 +54,8 @@ cols[2].metric("Gwet's AC1", fmt(rep["gwet_ac1"]))
 cols[3].metric("PABAK", fmt(rep.get("pabak")))
 cols[4].metric("Agreement", fmt(rep["percent_agreement"]))
 st.caption(f"{rep['n_items']} threads · {rep['n_reviewers']} reviewers · {rep['n_ratings']} ratings · "
-           f"α 95% CI {fmt(ci[0])} to {fmt(ci[1])} · {rep['resolution']}")
+           f"α 95% CI {fmt(ci[0])} to {fmt(ci[1])}")
+(st.warning if rep["consensus_pending"] else st.info)(rep["resolution"])
 title = f"Inter-rater agreement: {', '.join(rep['rounds'])}"
 components.html(render_agreement(rep, "html", title=title, resolution=rep["resolution"]), height=900, scrolling=True)
 dl = st.columns(4)

@@ -177,8 +177,13 @@ def create_from_group(group: dict, k: str) -> None:
 
 
 def compare_versions() -> None:
-    with ui.session() as s:
-        st.session_state["codebook.comparison"] = refine.version_comparison(s, n_boot=500, seed=0)
+    st.session_state.pop("codebook.comparison", None)
+    try:
+        with ui.session() as s:
+            st.session_state["codebook.comparison"] = refine.version_comparison(
+                s, n_boot=500, seed=0, allow_pending=_val("codebook.compare_pending", False))
+    except AnnotatorError as exc:  # pending threads: the page says so calmly
+        ui.flash(f"{exc}".replace("pass --allow-pending", "tick the box"), "warning")
 
 
 # --- sections -------------------------------------------------------------------------------------------
@@ -341,11 +346,13 @@ def other_section() -> None:
 
 
 def versions_section() -> None:
+    st.checkbox("Score models on the decided threads even while others are pending (not a random sample)",
+                key="codebook.compare_pending")
     st.button("Compute the comparison", on_click=compare_versions, key="codebook.compare")
     table = st.session_state.get("codebook.comparison")
     if table is None:
-        st.caption("Reviewers' agreement (α, 500 bootstrap resamples, seed 0) and the model against the consensus, "
-                   "per codebook version.")
+        st.caption("Reviewers' agreement (α, 500 bootstrap resamples, seed 0) and the model against the final "
+                   "labels (out of fold), per codebook version.")
         return
     st.dataframe(table, hide_index=True, width="stretch")
     png = refine.comparison_chart_png(table)

@@ -7,6 +7,7 @@ from datetime import date
 import streamlit as st
 
 from annotator import ui
+from annotator.errors import PendingThreads
 from annotator.services import alerts as alert_service
 from annotator.services import dashboard as dash_service
 from annotator.services.accounts import list_accounts
@@ -52,10 +53,10 @@ def _options(run_id, version):
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _prevalence(run_id, version, rounds, method):
+def _prevalence(run_id, version, rounds, method, allow_pending):
     with ui.session() as s:
         return prevalence_for(s, run_id=run_id, round_names=list(rounds) or None, method=method,
-                              cube=_cube(run_id, version))
+                              cube=_cube(run_id, version), allow_pending=allow_pending)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -171,16 +172,26 @@ else:
     prev_rounds = pc[0].multiselect("Rounds whose consensus corrects the model (default: all)", round_names,
                                     key="dash.prev_rounds")
     method = pc[1].selectbox("Method", ["ppi", "confusion"], key="dash.prev_method")
+    allow_pending = st.checkbox("Use the decided threads even while others are pending (not a random sample: the "
+                                "correction may keep part of the model's bias)", key="dash.prev_allow_pending")
     try:
-        result = _prevalence(run_id, version, tuple(prev_rounds), method)
+        result = _prevalence(run_id, version, tuple(prev_rounds), method, allow_pending)
+    except PendingThreads as exc:
+        rounds_text = "; ".join(f"round '{name}': {pending} of {sampled} sampled threads pending"
+                                for name, pending, sampled in exc.rounds)
+        st.warning(f"No corrected share yet: {rounds_text}. The decided threads alone are not a random sample. "
+                   "Finish them on the Adjudicate page, or tick the box above to use the decided threads only.")
     except Exception as exc:  # noqa: BLE001
         ui.report_error(exc)
     else:
+        if result.get("pending"):
+            st.warning(result["notes"][0])
         st.dataframe(prevalence_table(result), hide_index=True,
                      column_config={c: PCT for c in ("model_share", "corrected_share", "ci_low", "ci_high")})
         st.caption(f"N = {result['N']:,} threads, n = {result['n']} human-labelled ({result['design']}). "
                    f"{result['method_description']}")
-        for note in result["notes"]:
+        st.caption(f"Gold standard: {result['completeness_text']}")
+        for note in result["notes"][1 if result.get("pending") else 0:]:
             st.caption(f"Note: {note}")
 
 # ---- alerts ---------------------------------------------------------------------------------------

@@ -1,16 +1,16 @@
 """Model runs (leads): classify with the configured endpoint or the local model, see the prompt,
-and compare a run with a round's consensus and its reviewers."""
+and compare a run with a round's final labels (out of sample) and with its reviewers as another reviewer."""
 
 import streamlit as st
 import streamlit.components.v1 as components
 
 from annotator import ui
-from annotator.errors import AnnotatorError
-from annotator.reports.model import render_model_report
+from annotator.errors import AnnotatorError, PendingThreads
+from annotator.reports.model import caution_sentences, claim_sentence, render_model_report
 from annotator.services import classify as svc
 from annotator.services.model_eval import compare_run, compare_two_runs
 from annotator.services.adjudication import default_round_name
-from annotator.services.rounds import list_rounds
+from annotator.services.rounds import list_rounds, round_progress
 
 user = ui.require_user("lead", "admin")
 st.title("Model")
@@ -40,9 +40,10 @@ with tab_run:
         round_name = None if scope == "(all threads)" else scope
         try:
             if backend == "local":
-                with st.spinner("Training the local model on consensus labels and classifying..."):
+                with st.spinner("Training the local model on the final labels (cross-fitted) and classifying..."):
                     res = svc.classify_local(ui.engine(), round_name=round_name, limit=limit or None, actor=user.username)
-                st.success(f"Run {res.run_id}: {res.n_threads} threads classified locally.")
+                st.success(f"Run {res.run_id}: {res.n_threads} threads classified locally; the threads it trained on "
+                           "carry out-of-fold predictions.")
             else:
                 cfg = svc.llm_config(cfg_settings, model=model, provider=backend)
                 if dry:
@@ -79,25 +80,47 @@ with tab_compare:
     else:
         cols = st.columns(3)
         run_id = cols[0].selectbox("Run", [r.id for r in runs], format_func=lambda i: f"#{i}")
-        round_name = cols[1].selectbox("Round (consensus)", rounds, index=rounds.index(preferred) if preferred in rounds else len(rounds) - 1)
+        round_name = cols[1].selectbox("Round (final labels)", rounds, index=rounds.index(preferred) if preferred in rounds else len(rounds) - 1)
         n_boot = cols[2].number_input("Bootstrap resamples", 0, 5000, 1000, step=100)
+        with ui.session() as s:
+            round_reviewers = [p.reviewer for p in round_progress(s, round_name) if p.done]
+        opts = st.columns(2)
+        allow_pending = opts[0].checkbox("Score the decided threads even while others are pending (not a random "
+                                         "sample; the report says so)", key="model.allow_pending")
+        excluded = opts[1].multiselect("Leave out reviewers", round_reviewers, key="model.exclude",
+                                       help="For a reviewer who shares fewer than two threads with any other.")
         if st.button("Compare", type="primary", key="model.compare"):
+            st.session_state.pop("model.report", None)
             try:
                 with st.spinner("Comparing..."), ui.session() as s:
                     st.session_state["model.report"] = compare_run(s, run_id, round_name=round_name,
-                                                                   n_boot=int(n_boot))
+                                                                   n_boot=int(n_boot), allow_pending=allow_pending,
+                                                                   exclude_reviewers=excluded)
+            except PendingThreads as exc:
+                rounds_text = "; ".join(f"round '{name}': {pending} of {sampled} sampled threads are still pending"
+                                        for name, pending, sampled in exc.rounds)
+                st.warning(f"Not scored yet: {rounds_text}. The decided threads alone are not a random sample of the "
+                           "round. Finish them on the Adjudicate page (where decisions can also be imported from a "
+                           "spreadsheet), or tick the box above to score the decided threads only.")
             except AnnotatorError as exc:
                 st.error(str(exc))
         rep = st.session_state.get("model.report")
         if rep:
             fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+            weighted = " (design-weighted)" if rep.get("weighting") == "design-weighted" else ""
             m = st.columns(5)
-            m[0].metric("Accuracy", fmt(rep["accuracy"]))
+            m[0].metric(f"Accuracy{weighted}", fmt(rep["accuracy"]))
             m[1].metric("Macro F1", fmt(rep["macro_f1"]))
             m[2].metric("Weighted F1", fmt(rep["weighted_f1"]))
             m[3].metric("Cohen's κ", fmt(rep["cohen_kappa"]))
             m[4].metric("Compared / failed", f"{rep['n']} / {rep['n_failed']}")
-            title = f"Model run {rep['run_id']} ({rep['model']}) vs consensus of {rep['round']}"
+            for caution in caution_sentences(rep):
+                st.warning(caution)
+            st.caption(f"Gold standard: {rep.get('completeness_text', '')}")
+            claim = claim_sentence(rep)
+            if claim:
+                st.info(claim)
+            title = f"Model run {rep['run_id']} ({rep['model']}) against the final labels of {rep['round']}"
             components.html(render_model_report(rep, "html", title=title), height=900, scrolling=True)
             dl = st.columns(4)
             for col, f in zip(dl, ["html", "md", "json", "csv"]):

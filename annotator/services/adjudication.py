@@ -213,6 +213,24 @@ class DecisionImport:
     still_pending: int
 
 
+MAX_DECISIONS_BYTES = 5_000_000
+
+
+def import_decisions_upload(session: Session, data: bytes, *, filename: str, round_name: str,
+                            actor: str) -> DecisionImport:
+    """:func:`import_decisions` for a file uploaded in the app (size checked before anything is parsed)."""
+    import tempfile
+
+    if len(data) > MAX_DECISIONS_BYTES:
+        raise InvalidInput(f"{filename}: the file is larger than {MAX_DECISIONS_BYTES // 1_000_000} MB; a decisions "
+                           "sheet has one short row per thread")
+    name = Path(filename).name or "decisions.csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        return import_decisions(session, path, round_name=round_name, actor=actor)
+
+
 def import_decisions(session: Session, path: Path | str, *, round_name: str, actor: str = "cli") -> DecisionImport:
     """Record lead decisions from a CSV ``thread_id,category[,rationale,decided_by]`` (e.g. a consensus
     meeting's spreadsheet, or the file ``export consensus`` wrote, with the pending rows filled in).
@@ -227,6 +245,9 @@ def import_decisions(session: Session, path: Path | str, *, round_name: str, act
     from annotator.services.consensus import METHOD_WORDS, read_consensus
 
     path = Path(path)
+    if path.exists() and path.stat().st_size > MAX_DECISIONS_BYTES:
+        raise InvalidInput(f"{path.name}: the file is larger than {MAX_DECISIONS_BYTES // 1_000_000} MB; a decisions "
+                           "sheet has one short row per thread")
     df = read_small_csv(path, required=("thread_id", "category"))
     rnd = require_round(session, round_name)
     names = category_names(session, rnd.codebook_version_id)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from annotator.data.models import Account, AuditEvent, Decision, Round, Thread
 from annotator.services import adjudication as adj
+from annotator.services.consensus import read_consensus
 from annotator.services.labeling import submit_label
 from tests.pages.conftest import main_elements, make_user, open_page, page_text, submit_form
 
@@ -131,8 +132,8 @@ def test_lead_sends_to_the_third_reviewer_who_decides_blind(app, world, labeled,
     d = decision(db, rid, tid[ext[2]])
     assert (d.status, d.category, d.provenance, d.decided_by) == ("resolved", "Other", "third_reviewer", "judge")
     assert [e.actor for e in audit(db, "third_reviewer_decision")] == ["judge"]
-    row = adj.consensus_frame(db, "r1").set_index("thread_id").loc[ext[2]]
-    assert (row["category"], row["provenance"], row["status"]) == ("Other", "third_reviewer", "final")
+    row = read_consensus(db, ["r1"]).frame().set_index("thread_id").loc[ext[2]]
+    assert (row["category"], row["method"], row["status"]) == ("Other", "third_reviewer", "decided")
 
 
 def test_third_review_page_refuses_a_non_adjudicator(app, world, labeled):
