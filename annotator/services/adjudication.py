@@ -248,8 +248,8 @@ def import_decisions(session: Session, path: Path | str, *, round_name: str, act
     if path.exists() and path.stat().st_size > MAX_DECISIONS_BYTES:
         raise InvalidInput(f"{path.name}: the file is larger than {MAX_DECISIONS_BYTES // 1_000_000} MB; a decisions "
                            "sheet has one short row per thread")
-    df = read_small_csv(path, required=("thread_id", "category"))
     rnd = require_round(session, round_name)
+    df = read_small_csv(path, required=("thread_id", "category"))
     names = category_names(session, rnd.codebook_version_id)
     lookup = {n.casefold(): n for n in names}
     rows_by_ext = {r.external_id: r for r in read_consensus(session, [round_name]).rows}

@@ -321,9 +321,9 @@ def _row(key: tuple[int, int], ext: str, a: Assessment, d: Decision | None,
     if d is not None and d.status == "resolved" and d.category:
         recorded, method, by, rationale, reasons = d.category, d.provenance or "adjudicated", d.decided_by, \
             d.rationale or "", ()
-    elif a.accepted:
+    elif a.accepted and not (d is not None and d.status in ("third_reviewer", "discuss")):
         recorded, method, by, rationale, reasons = a.accepted, a.provenance, None, "", ()
-    else:
+    else:  # a lead's "third reviewer" or "meeting" outranks a later automatic acceptance
         waiting = (d.status,) if d is not None and d.status in ("third_reviewer", "discuss") else ()
         found = set(waiting) | set(a.reasons) or {"missing"}
         recorded = method = by = None

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from annotator.data.engine import make_engine
 from annotator.data.models import Assignment, ModelRun, Prediction, Round, Thread
+from annotator.data.models import TrainingThread
 from annotator.llm.local import LocalModel, train_local_model
 from tests.factories import CATEGORIES, dump_tables, make_codebook, make_round, make_threads, run_cli
 from tests.fake_openai import MALFORMED_TEXT, FakeOpenAI, default_category
@@ -467,14 +468,22 @@ def test_local_backend_trains_on_consensus_and_stores_cross_validated_scores(db_
     (run,) = runs(engine)
     assert (run.backend, run.status, run.scope, run.params["n_train"], run.params["train_rounds"]) == \
         ("local", "done", "round:train", 18, ["train"])
-    reference = train_local_model(texts, cats, seed=0)
+    reference = train_local_model(texts, cats, seed=0)  # the same threads, in thread id order
     assert run.params["cv"] == reference.cv
     assert run.params["cv"]["folds"] == 5 and 0.0 <= run.params["cv"]["accuracy"] <= 1.0
-    model = LocalModel.from_bytes(run.local_model)
+    assert (run.params["cross_fit"], run.params["folds"], run.params["folds_note"]) == (True, 5, "5-fold cross-fitting")
     preds = predictions(engine)
+    # every thread trained the model, so each stored prediction is its out-of-fold one, never the fit's own
     assert {t.external_id: preds[t.external_id].category for t in threads} == \
-        {t.external_id: c for t, (c, _) in zip(threads, model.predict(texts))}
+        {t.external_id: c for t, (c, _) in zip(threads, reference.out_of_fold)}
     assert all(p.status == "ok" and 0 < p.confidence <= 1 for p in preds.values())
+    assert all("out of fold" in p.rationale for p in preds.values())
+    with Session(engine) as s:
+        training = s.execute(select(TrainingThread.thread_id, TrainingThread.category, TrainingThread.fold)
+                             .order_by(TrainingThread.thread_id)).all()
+    assert [(t, c, f) for t, c, f in training] == [(t.id, c, f) for t, c, f in zip(threads, cats, reference.fold_of)]
+    model = LocalModel.from_bytes(run.local_model)
+    assert model.predict(["python sql bug"])[0][0] == "Coding"
 
 
 def test_local_backend_without_consensus_says_what_to_do(db_url, session):
