@@ -76,8 +76,11 @@ def _stratified_weights(rnd: RoundRef, run_id: int) -> dict[str, float] | None:
 
 def _not_random(text: str) -> str:
     """The method's words, with the decided subset never called a random sample."""
-    return re.sub(r"\ba simple random sample\b", "the decided subset (not itself random) of a simple random sample",
-                  text)
+    text = re.sub(r"\ba simple random sample of ([\d,]+) human-labelled threads",
+                  r"\1 human-labelled threads, the decided subset of a simple random sample and not a random sample "
+                  r"themselves", text)
+    return re.sub(r"\ba simple random sample\b(?!\s+and not)",
+                  "the decided subset (not itself random) of a simple random sample", text)
 
 
 def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str] | None = None,
@@ -156,8 +159,9 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
                         f"estimate uses the {len(sample)} decided threads only, which are not a random sample "
                         "(decided-first threads tend to be the easy ones, so the model's bias may survive the "
                         "correction and the interval may not cover the truth).")
-        result["design"] = f"decided threads only, {cons.n_pending} pending left out: not a random sample " \
-                           f"(the rounds were drawn as: {result['design']})"
+        drawn = "stratified by the model's label, weighted" if weighted else "at random"
+        result["design"] = (f"decided threads only, {cons.n_pending} pending left out: not a random sample "
+                            f"(the rounds themselves were drawn {drawn})")
         result["method_description"] = _not_random(result["method_description"])
     result["notes"] = notes + result["notes"]
     result.update({"run_id": run.id, "model": f"{run.backend}:{run.model}", "rounds": [r.name for r in rounds],
