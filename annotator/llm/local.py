@@ -15,8 +15,9 @@ same splitter), so no training thread is ever scored by a model that saw its
 label. These out-of-fold predictions are what a run stores for the threads
 that trained it, which makes the run's figures on its own training rounds
 honest and its prevalence correction a cross-prediction-powered one (Zrnic &
-Candes, PNAS 2024). K is 5, or the size of the smallest category that has at
-least two examples when that is smaller; the cross-validated accuracy and
+Candes, PNAS 2024). K is 5, or fewer when no category has 5 examples; a
+category with fewer examples than K still appears in every fold's training
+data (``cv["small_classes"]`` lists them). The cross-validated accuracy and
 macro F1 in ``cv`` are these out-of-fold predictions scored.
 
 No thread text is ever logged; only counts.
@@ -182,8 +183,7 @@ def train_local_model(
 ) -> LocalModel:
     """Fit the local TF-IDF + logistic-regression classifier, and predict every training text out of fold.
 
-    Folds are ``min(cv_folds, smallest count among classes with >= 2
-    examples)``. Classes with a single example are kept in training and in
+    Folds are ``min(cv_folds, largest class count)``. Classes with a single example are kept in training and in
     cross-fitting (where they are necessarily missed, since their only
     example is held out) and listed in ``cv["singleton_classes"]``. Cross-fitting
     is skipped, with a reason, when fewer than two classes have two examples;
@@ -300,7 +300,10 @@ def _cross_fit(
         reason = "fewer than 2 categories have at least 2 examples"
         cv["undefined"] = {"accuracy": reason, "macro_f1": reason}
         return cv, None, None
-    folds = min(cv_folds, min(repeated))
+    # K stays at cv_folds unless no category has that many examples (StratifiedKFold needs one that has):
+    # a category with fewer examples than K is still in every fold's training data (its m examples are
+    # held out in m different folds), so lowering K for it would only weaken every fold's model.
+    folds = min(cv_folds, max(repeated))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     out_of_fold: list[tuple[str, float]] = [("", 0.0)] * len(texts)
     fold_of = [-1] * len(texts)
@@ -317,6 +320,7 @@ def _cross_fit(
             fold_of[i] = fold
     predicted = [category for category, _ in out_of_fold]
     cv["folds"] = folds
+    cv["small_classes"] = sorted(label for label, count in counts.items() if 2 <= count < folds)
     cv["accuracy"] = float(accuracy_score(labels, predicted))
     cv["macro_f1"] = float(f1_score(labels, predicted, average="macro", zero_division=0.0))
     return cv, out_of_fold, fold_of

@@ -392,8 +392,7 @@ def classify_local(engine: Engine, *, round_name: str | None = None, train_round
         folds = model.cv["folds"]
         params = {"train_rounds": [r.name for r in consensus.rounds], "n_train": len(train_ids),
                   "n_pending_not_trained": consensus.n_pending, "cross_fit": True, "folds": folds,
-                  "folds_note": (f"{folds}-fold cross-fitting" + ("" if folds == 5 else
-                                 " (fewer than 5: the smallest category has only that many final labels)")),
+                  "folds_note": _folds_note(model.cv),
                   "cv": model.cv, "seed": seed, "actor": actor}
         run = ModelRun(backend="local", model=f"tfidf-logreg:{model.fingerprint[:12]}", codebook_version_id=cb.id,
                        prompt_template_version="local", codebook_hash=model.fingerprint, scope=scope, params=params,
@@ -429,6 +428,16 @@ def classify_local(engine: Engine, *, round_name: str | None = None, train_round
     done = _finish(engine, run_id, model="local", batch=False, price_table=None, requests=0, actor=actor)
     return RunSummary(run_id, len(ids), 0, 0, len(ids), 0, 0, 0, 0, done.cost_usd, time.perf_counter() - started,
                       done.status)
+
+
+def _folds_note(cv: dict) -> str:
+    folds, small, single = cv["folds"], cv.get("small_classes") or [], cv.get("singleton_classes") or []
+    note = f"{folds}-fold cross-fitting" + ("" if folds == 5 else " (fewer than 5: no category has 5 final labels)")
+    if small:
+        note += f"; {', '.join(small)} had fewer than {folds} final labels, so only some folds hold one out"
+    if single:
+        note += f"; {', '.join(single)} had a single final label, which its fold's model never saw"
+    return note
 
 
 def training_threads(session: Session, run: ModelRun) -> dict[int, int | None]:

@@ -112,8 +112,10 @@ def test_singleton_class_is_handled() -> None:
     texts.append("a lonely example about parking permits")
     labels.append("Other")
     trained = train_local_model(texts, labels, seed=0)
-    assert trained.cv["folds"] == 4  # smallest class with >= 2 examples has 4
+    assert trained.cv["folds"] == 4  # the largest class has 4 examples: fewer than 5 folds
     assert trained.cv["singleton_classes"] == ["Other"]
+    other = texts.index("a lonely example about parking permits")
+    assert trained.out_of_fold[other][0] != "Other"  # its fold's model never saw the category
     assert trained.cv["accuracy"] is not None
     assert "Other" in trained.classes
 
@@ -139,6 +141,16 @@ def test_out_of_fold_predictions_equal_sklearn_cross_val_predict() -> None:
     for fold, (_, test) in enumerate(folds):
         assert {trained.fold_of[i] for i in test} == {fold}
     assert all(0 < conf <= 1 for _, conf in trained.out_of_fold)
+
+
+def test_a_small_category_keeps_five_folds_and_is_in_every_training_split() -> None:
+    texts, labels = _corpus(per_class=10, seed=2)
+    texts += ["translate this email to spanish please", "spanish translation of my email"]
+    labels += ["Both", "Both"]
+    trained = train_local_model(texts, labels, seed=1)
+    assert trained.cv["folds"] == 5 and trained.cv["small_classes"] == ["Both"]
+    held = {trained.fold_of[-2], trained.fold_of[-1]}
+    assert len(held) == 2  # the two examples are held out in different folds, each seen by the other's model
 
 
 def test_cv_skipped_when_only_one_class_repeats() -> None:
