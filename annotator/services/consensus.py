@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -67,9 +67,8 @@ class RoundRef:
         return self.status == RoundStatus.closed.value
 
 
-@dataclass(frozen=True)
-class ConsensusRow:
-    """One sampled thread of one round."""
+class ConsensusRow(NamedTuple):
+    """One sampled thread of one round (a named tuple: tens of thousands are made per read)."""
 
     round_id: int
     thread_id: int
@@ -264,13 +263,22 @@ def _round_ref(rnd: Round) -> RoundRef:
                     rnd.per_thread or 0, rnd.sampling_spec)
 
 
-def _votes(session: Session, round_ids: list[int]) -> pd.DataFrame:
+def _vote_rows(session: Session, round_ids: list[int]) -> list[tuple[int, int, str, str, bool]]:
     rows = session.execute(
         select(Label.round_id, Label.thread_id, Account.username, Label.category, Label.unsure)
         .join(Account, Account.id == Label.reviewer_id).where(Label.round_id.in_(round_ids or [-1]))
         .order_by(Label.round_id, Label.thread_id, Account.username)).all()
-    return pd.DataFrame(rows, columns=["round_id", "thread_id", "reviewer", "recorded", "unsure"]).astype(
-        {"round_id": "int64", "thread_id": "int64", "unsure": bool})
+    return rows
+
+
+def _votes_frame(rows: list[tuple[int, int, str, str, bool]], renames: Mapping[str, str]) -> pd.DataFrame:
+    cols = list(zip(*rows)) if rows else [(), (), (), (), ()]
+    recorded = pd.Series(cols[3], dtype=object)
+    return pd.DataFrame({
+        "round_id": pd.Series(cols[0], dtype="int64"), "thread_id": pd.Series(cols[1], dtype="int64"),
+        "reviewer": pd.Series(cols[2], dtype=object), "recorded": recorded,
+        "unsure": pd.Series([bool(u) for u in cols[4]], dtype=bool),
+        "category": recorded.map(lambda c: renames.get(c, c)) if renames else recorded})
 
 
 def _expected(session: Session, round_ids: list[int]) -> dict[tuple[int, int], int]:
@@ -286,12 +294,11 @@ def decisions_of(session: Session, round_ids: Iterable[int]) -> dict[tuple[int, 
     return {(d.round_id, d.thread_id): d for d in session.execute(stmt).scalars()}
 
 
-def _assess_all(rounds: Sequence[RoundRef], votes: pd.DataFrame,
+def _assess_all(rounds: Sequence[RoundRef], votes: list[tuple[int, int, str, str, bool]],
                 expected: Mapping[tuple[int, int], int]) -> dict[tuple[int, int], Assessment]:
     by_key: dict[tuple[int, int], list[Vote]] = defaultdict(list)
-    for rid, tid, reviewer, cat, unsure in zip(votes["round_id"], votes["thread_id"], votes["reviewer"],
-                                               votes["recorded"], votes["unsure"]):
-        by_key[(int(rid), int(tid))].append(Vote(reviewer, cat, bool(unsure)))
+    for rid, tid, reviewer, cat, unsure in votes:
+        by_key[(rid, tid)].append(Vote(reviewer, cat, bool(unsure)))
     refs = {r.id: r for r in rounds}
     # K is the round's reviewers per thread: an imported round has assignments only where labels are,
     # so a thread labeled by one of three must still count as missing, not as unanimous.
@@ -303,19 +310,37 @@ def assessments(session: Session, round_id: int) -> dict[int, Assessment]:
     """thread_id -> the acceptance rule applied to the thread's independent labels, for one round
     (the disagreement queue's view; :func:`read_consensus` adds decisions and renames)."""
     rnd = _round_ref(session.get(Round, round_id))
-    assessed = _assess_all([rnd], _votes(session, [rnd.id]), _expected(session, [rnd.id]))
+    assessed = _assess_all([rnd], _vote_rows(session, [rnd.id]), _expected(session, [rnd.id]))
     return {tid: a for (_, tid), a in assessed.items()}
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """The columns of a Decision row the read model needs."""
+
+    status: str
+    category: str | None
+    provenance: str | None
+    decided_by: str | None
+    rationale: str
+
+
+def _decision_rows(session: Session, round_ids: list[int]) -> dict[tuple[int, int], _Decided]:
+    rows = session.execute(select(Decision.round_id, Decision.thread_id, Decision.status, Decision.category,
+                                  Decision.provenance, Decision.decided_by, Decision.rationale)
+                           .where(Decision.round_id.in_(round_ids or [-1]))).all()
+    return {(r, t): _Decided(st, c, p, by, rat or "") for r, t, st, c, p, by, rat in rows}
 
 
 def _external_ids(session: Session, thread_ids: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for start in range(0, len(thread_ids), _CHUNK):
         chunk = thread_ids[start:start + _CHUNK]
-        out.update(dict(session.execute(select(Thread.id, Thread.external_id).where(Thread.id.in_(chunk))).all()))
+        out.update(session.execute(select(Thread.id, Thread.external_id).where(Thread.id.in_(chunk))).all())
     return out
 
 
-def _row(key: tuple[int, int], ext: str, a: Assessment, d: Decision | None,
+def _row(key: tuple[int, int], ext: str, a: Assessment, d: _Decided | None,
          renames: Mapping[str, str]) -> ConsensusRow:
     rid, tid = key
     if d is not None and d.status == "resolved" and d.category:
@@ -352,14 +377,12 @@ def read_consensus(session: Session, round_names: Sequence[str] | None = None, *
     ordered = [_round_ref(r) for r in selected]
     ids = [r.id for r in ordered]
     renames = codebook_renames(session)
-    votes = _votes(session, ids)
+    vote_rows = _vote_rows(session, ids)
     expected = _expected(session, ids)
-    assessed = _assess_all(ordered, votes, expected)
-    decisions = decisions_of(session, ids)
+    assessed = _assess_all(ordered, vote_rows, expected)
+    decisions = _decision_rows(session, ids)
     ext = _external_ids(session, sorted({t for _, t in expected}))
     position = {rid: i for i, rid in enumerate(ids)}
     keys = sorted(assessed, key=lambda k: (position[k[0]], ext.get(k[1], ""), k[1]))
     rows = tuple(_row(k, ext.get(k[1], str(k[1])), assessed[k], decisions.get(k), renames) for k in keys)
-    votes = votes.assign(category=votes["recorded"].map(lambda c: renames.get(c, c)) if len(votes) else
-                         pd.Series([], dtype=object))
-    return Consensus(rounds=tuple(ordered), rows=rows, votes=votes, renames=dict(renames))
+    return Consensus(rounds=tuple(ordered), rows=rows, votes=_votes_frame(vote_rows, renames), renames=dict(renames))
