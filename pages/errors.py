@@ -8,6 +8,7 @@ from annotator.services.classify import list_runs
 from annotator.services.labeling import get_thread
 from annotator.services.model_eval import ERROR_TAGS, disagreements, tag_error
 from annotator.services.adjudication import default_round_name
+from annotator.services.consensus import read_consensus
 from annotator.services.rounds import list_rounds
 
 user = ui.require_user("lead", "admin")
@@ -27,10 +28,12 @@ only_untagged = cols[2].checkbox("Only untagged", value=True, key="errors.untagg
 try:
     with ui.session() as s:
         df = disagreements(s, run_id, round_name=round_name)
+        completeness = read_consensus(s, [round_name]).completeness()[0]
 except AnnotatorError as exc:
     st.error(str(exc))
     st.stop()
 st.caption(f"{len(df)} disagreements · {int(df['tag'].notna().sum())} tagged")
+st.caption(f"Decided threads only: {completeness.sentence()}")
 view = df[df["tag"].isna()] if only_untagged else df
 if view.empty:
     st.success("No disagreements to tag.")
