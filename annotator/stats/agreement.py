@@ -438,6 +438,8 @@ def _vs_others(table: _Table, weights: Mapping[str, float] | None = None) -> dic
         if n < 2:
             row["reason"] = (f"fewer than 2 of their threads have a reference ({n}): the other reviewers "
                              "disagree, or nobody else labelled them")
+        elif w is not None and not w.sum() > 0:
+            row["reason"] = "their threads with a reference all have design weight 0"
         else:
             row["accuracy"] = float(np.average(y == ref, weights=w))
             row["kappa"], row["reason"] = _kappa(y, ref, w)

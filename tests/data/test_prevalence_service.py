@@ -76,6 +76,34 @@ def test_stratified_round_stores_weights_and_is_used_weighted(session, tmp_path)
     assert res["categories"]["A"]["corrected_share"] == pytest.approx(1.0)
 
 
+def test_a_stratified_round_scores_the_model_design_weighted(session, tmp_path):
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+
+    from annotator.services.model_eval import compare_run
+
+    _, run_id = corpus(session, 85, 15)
+    made = p.create_stratified_round(session, name="strat", run_id=run_id, size=30, reviewers=["ann", "bob"],
+                                     per_thread=2, seed=3, min_per_stratum=15, actor="test")
+    picked = sorted(session.execute(select(Assignment.thread_id).where(Assignment.round_id == made.round.id)
+                                    .distinct()).scalars())
+    ext = {v: k for k, v in add_ids(session).items()}
+    # humans: the model's A threads are A except every third; its B threads are B
+    truth = {t: ("B" if i % 3 == 0 else "A") if int(ext[t][1:]) < 85 else "B" for i, t in enumerate(picked)}
+    label(session, tmp_path, "strat", {ext[t]: c for t, c in truth.items()})
+    rep = compare_run(session, run_id, round_name="strat", n_boot=200)
+    model = {t: "A" if int(ext[t][1:]) < 85 else "B" for t in picked}
+    weights = [85 / 15 if model[t] == "A" else 1.0 for t in picked]
+    y_true, y_pred = [truth[t] for t in picked], [model[t] for t in picked]
+    assert rep["weighting"] == "design-weighted" and rep["n"] == 30
+    assert rep["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred, sample_weight=weights))
+    assert rep["accuracy"] != pytest.approx(accuracy_score(y_true, y_pred))  # the unweighted figure differs
+    assert rep["cohen_kappa"] == pytest.approx(cohen_kappa_score(y_true, y_pred, sample_weight=weights))
+    from annotator.reports.model import render_model_report
+
+    md = render_model_report(rep, "md", title="t")
+    assert "| Accuracy (design-weighted) |" in md and "design-weighted" in md.split("\n")[2]
+
+
 def add_ids(session: Session) -> dict[str, int]:
     from annotator.data.models import Thread
 
