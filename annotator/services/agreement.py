@@ -15,10 +15,13 @@ from annotator.stats.agreement import agreement_report, reviewer_overlap
 MIN_COMMON_THREADS = 2
 
 
-def check_reviewers(cons: Consensus, exclude_reviewers: Iterable[str] = ()) -> list[str]:
+def check_reviewers(cons: Consensus, exclude_reviewers: Iterable[str] = (), *,
+                    single_label_design_ok: bool = False) -> list[str]:
     """The reviewers left out, validated; refuses (one line) when a reviewer left in shares fewer than
     two threads with every other reviewer: no agreement figure can be computed for them, and in an
-    imported spreadsheet it is most often a misspelt name."""
+    imported spreadsheet it is most often a misspelt name. With ``single_label_design_ok`` a round where
+    no reviewer shares two threads with another (one label per thread by design) passes: figures that
+    need two reviewers are then undefined, with their reason."""
     excluded = sorted(set(exclude_reviewers))
     known = set(cons.votes["reviewer"])
     unknown = [r for r in excluded if r not in known]
@@ -28,6 +31,8 @@ def check_reviewers(cons: Consensus, exclude_reviewers: Iterable[str] = ()) -> l
     ratings = cons.ratings(exclude_reviewers=excluded)
     lacking = {r: n for r, n in reviewer_overlap(ratings[["item", "reviewer", "category"]]).items()
                if n < MIN_COMMON_THREADS}
+    if lacking and single_label_design_ok and len(lacking) == len(set(ratings["reviewer"])):
+        return excluded
     if lacking:
         name, n = sorted(lacking.items())[0]
         more = f" (and {len(lacking) - 1} more reviewer(s))" if len(lacking) > 1 else ""

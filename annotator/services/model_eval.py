@@ -94,7 +94,7 @@ def compare_run(session: Session, run_ref: str | int, *, round_name: str | None 
     rnd = _default_round(session, run, round_name)
     cons = read_consensus(session, [rnd.name])
     cons.require_complete(allow_pending=allow_pending, what="the model report")
-    excluded = check_reviewers(cons, exclude_reviewers)
+    excluded = check_reviewers(cons, exclude_reviewers, single_label_design_ok=True)
     renames = cons.renames
     sampled = [r.thread_id for r in cons.rows]
     raw = run_predictions(session, run.id, sampled)

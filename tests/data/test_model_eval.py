@@ -244,3 +244,37 @@ def test_error_tags_filter_by_category_and_tag(classified, engine):
     assert len(coding_model) == 2
     assert all(e["run_id"] == 1 and e["tagged_by"] == "lead1" and e["comment"] == f"c {e['thread_id']}"
                for e in everything)
+
+
+def test_a_reviewer_who_shares_too_few_threads_is_named_unless_every_thread_has_one_label(db_url, session, tmp_path,
+                                                                                            fake):
+    threads = seed_round(session, db_url, tmp_path)
+    extra = tmp_path / "extra.csv"  # a misspelt reviewer name adds a fourth reviewer with one label
+    extra.write_text(f"thread_id,reviewer,category\n{threads[0].external_id},Ana,{CASES[0][0]}\n")
+    assert run_cli(["import-labels", extra, "--round", "r1"], db_url).exit_code == 0
+    assert run_cli(["classify", "--round", "r1", "--base-url", fake.base_url], db_url).exit_code == 0
+    res = run_cli(["report", "model", "--allow-pending", "--boot", 0], db_url)
+    assert res.exit_code == 1 and res.stderr.strip().startswith(
+        "error: reviewer 'Ana' shares fewer than 2 threads with any other reviewer (1)")
+    assert "--exclude-reviewer Ana" in res.stderr
+    rep = json.loads(run_cli(["report", "model", "--allow-pending", "--boot", 0, "--exclude-reviewer", "Ana"],
+                             db_url).stdout)
+    assert rep["excluded_reviewers"] == ["Ana"] and [r["reviewer"] for r in rep["as_reviewer"]["reviewers"]] == \
+        list(REVIEWERS)
+
+
+def test_a_round_with_one_label_per_thread_is_scored_without_the_reviewer_comparison(db_url, session, tmp_path,
+                                                                                      fake):
+    make_codebook(session)
+    threads = make_threads(session, 6, seed=13, text=[f"t {i} [[category: Coding]]" for i in range(6)])
+    path = tmp_path / "single.csv"
+    path.write_text("thread_id,reviewer,category\n" + "".join(
+        f"{t.external_id},{REVIEWERS[i % 3]},{'Coding' if i % 2 else 'Research'}\n" for i, t in enumerate(threads)))
+    assert run_cli(["import-labels", path, "--round", "single"], db_url).exit_code == 0
+    assert run_cli(["classify", "--round", "single", "--base-url", fake.base_url], db_url).exit_code == 0
+    rep = json.loads(run_cli(["report", "model", "--boot", 0], db_url).stdout)
+    assert rep["n"] == 6 and rep["accuracy"] == pytest.approx(0.5)
+    assert rep["as_reviewer"]["kappa_difference"] is None
+    assert rep["undefined"]["as_reviewer.kappa_difference"] == "no thread has a model label and two reviewer labels"
+    res = run_cli(["report", "agreement", "--round", "single"], db_url)
+    assert res.exit_code == 1 and "shares fewer than 2 threads with any other reviewer (0)" in res.stderr
