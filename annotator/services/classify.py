@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from annotator.config import Settings
-from annotator.data.models import Assignment, CodebookVersion, ModelRun, Prediction, Thread, utcnow
+from annotator.data.models import Assignment, Category, CodebookVersion, ModelRun, Prediction, Thread, utcnow
 from annotator.errors import InvalidInput, NotFound
 from annotator.llm.client import LLMConfig, Outcome, run_classification
 from annotator.llm.pricing import estimate_cost, estimate_prompt_tokens, load_price_table
@@ -470,6 +470,40 @@ def in_sample_guard(session: Session, run: ModelRun, round_names: list[str] | tu
         f"run {run.id} was trained on the final labels of round {where} without out-of-fold predictions (a local "
         "run made before annotator cross-fitted), so its figures there would be in-sample: train a new local run "
         "('annotator classify --backend local ...') and use that one")
+
+
+MIN_EXAMPLE_CHARS = 30  # shorter codebook examples are too generic to say they came from a thread
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def prompt_example_threads(session: Session, run: ModelRun, thread_ids: list[int] | set[int]) -> dict[int, list[str]]:
+    """Threads whose text contains one of the codebook examples the run's prompt showed (an example taken
+    from a thread, e.g. a 'local' candidate), with the categories of those examples. Text match: the
+    example (at least 30 characters, whitespace and case ignored, a trailing ellipsis dropped) inside the
+    thread's text. Local runs have no prompt: nothing."""
+    if run.backend == "local":
+        return {}
+    examples = []
+    for name, values in session.execute(select(Category.name, Category.examples)
+                                        .where(Category.codebook_version_id == run.codebook_version_id)).all():
+        for example in values or []:
+            norm = _normalise(str(example)).rstrip("…").rstrip(".").strip()
+            if len(norm) >= MIN_EXAMPLE_CHARS:
+                examples.append((name, norm))
+    if not examples:
+        return {}
+    found: dict[int, list[str]] = {}
+    ids = sorted(set(thread_ids))
+    for start in range(0, len(ids), CHUNK):
+        for tid, text in session.execute(select(Thread.id, Thread.text).where(Thread.id.in_(ids[start:start + CHUNK]))):
+            norm = _normalise(text)
+            hits = sorted({name for name, example in examples if example in norm})
+            if hits:
+                found[tid] = hits
+    return found
 
 
 def resolve_run(session: Session, run: str | int) -> ModelRun:

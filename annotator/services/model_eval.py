@@ -16,11 +16,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
-from annotator.data.models import Account, Category, ErrorTag, Label, ModelRun, Prediction, Round, Thread, utcnow
+from annotator.data.models import Account, ErrorTag, Label, ModelRun, Prediction, Round, Thread, utcnow
 from annotator.errors import InvalidInput
 from annotator.services import audit
 from annotator.services.agreement import check_reviewers
-from annotator.services.classify import in_sample_guard, resolve_run, training_threads
+from annotator.services.classify import in_sample_guard, prompt_example_threads, resolve_run, training_threads
 from annotator.services.codebook import category_names, codebook_renames
 from annotator.services.consensus import Consensus, read_consensus
 from annotator.services.prevalence import design_weights, run_predictions
@@ -28,8 +28,6 @@ from annotator.services.rounds import require_round
 from annotator.stats.comparison import compare_runs, compare_to_consensus, reveal_effect
 
 ERROR_TAGS = ("model_error", "ambiguous_definition", "consensus_error")
-MIN_EXAMPLE_CHARS = 30  # shorter codebook examples are too generic to say they came from a thread
-_CHUNK = 5000
 
 
 def predictions_frame(session: Session, run: ModelRun) -> pd.DataFrame:
@@ -48,37 +46,6 @@ def _default_round(session: Session, run: ModelRun, round_name: str | None) -> R
     if run.scope.startswith("round:"):
         return require_round(session, run.scope.removeprefix("round:"))
     raise InvalidInput(f"run {run.id} covers all threads: name the round to compare with (--round NAME)")
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
-def prompt_example_threads(session: Session, run: ModelRun, thread_ids: Iterable[int]) -> dict[int, list[str]]:
-    """Threads whose text contains one of the codebook examples the run's prompt showed (an example taken
-    from a thread, e.g. a 'local' candidate), with the categories of those examples. Text match: the
-    example (at least 30 characters, whitespace and case ignored, a trailing ellipsis dropped) inside the
-    thread's text. Local runs have no prompt: nothing."""
-    if run.backend == "local":
-        return {}
-    examples = []
-    for name, values in session.execute(select(Category.name, Category.examples)
-                                        .where(Category.codebook_version_id == run.codebook_version_id)).all():
-        for example in values or []:
-            norm = _normalise(str(example)).rstrip("…").rstrip(".").strip()
-            if len(norm) >= MIN_EXAMPLE_CHARS:
-                examples.append((name, norm))
-    if not examples:
-        return {}
-    found: dict[int, list[str]] = {}
-    ids = sorted(set(thread_ids))
-    for start in range(0, len(ids), _CHUNK):
-        for tid, text in session.execute(select(Thread.id, Thread.text).where(Thread.id.in_(ids[start:start + _CHUNK]))):
-            norm = _normalise(text)
-            hits = sorted({name for name, example in examples if example in norm})
-            if hits:
-                found[tid] = hits
-    return found
 
 
 def compare_run(session: Session, run_ref: str | int, *, round_name: str | None = None, n_boot: int = 1000,

@@ -33,7 +33,7 @@ from annotator.data.models import Assignment, ModelRun, Prediction, Round
 from annotator.errors import InvalidInput
 from annotator.sampling import assign_reviewers
 from annotator.services.accounts import ensure_reviewers
-from annotator.services.classify import in_sample_guard, resolve_run, training_threads
+from annotator.services.classify import in_sample_guard, prompt_example_threads, resolve_run, training_threads
 from annotator.services.codebook import require_version
 from annotator.services.dashboard import codebook_frame
 from annotator.services.consensus import RoundRef, read_consensus
@@ -151,6 +151,10 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
                      "see its label), so the correction is cross-prediction-powered (Zrnic & Candes, PNAS 2024). The "
                      "other threads carry the model trained on all labels, slightly better than the fold models whose "
                      "errors the sample measures.")
+    shown = prompt_example_threads(session, run, sorted(set(human) & set(preds)))
+    if shown:
+        notes.append(f"The prompt of run {run.id} shows the text of {len(shown)} sampled thread(s) as codebook "
+                     "examples: the model saw them with a category, so the correction understates its errors a little.")
     missing = len(human) - len(sample)
     if missing:
         notes.append(f"{missing} consensus thread(s) have no ok prediction in run {run.id} and are left out.")

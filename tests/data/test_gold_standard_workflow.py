@@ -223,3 +223,6 @@ def test_an_llm_prompt_with_examples_taken_from_the_rounds_threads_says_so(db_ur
     assert rep["n_consensus"] == len(decided - set(taken))  # the two threads shown as examples are left out
     md = ok(run_cli(["report", "model", "--round", "pilot", "--allow-pending", "--boot", 0, "--format", "md"], db_url))
     assert "codebook examples contain the text of 2 thread(s)" in md.split("\n")[2]
+    prevalence = report(db_url, "prevalence", "--run", rep["run_id"], "--allow-pending")
+    shown = len({study["sampled"][0], study["sampled"][1]} & decided)
+    assert not shown or any(f"shows the text of {shown} sampled thread(s)" in n for n in prevalence["notes"])
