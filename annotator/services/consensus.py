@@ -174,9 +174,12 @@ class Consensus:
 
     # -- completeness -------------------------------------------------------------------------------
     def completeness(self) -> list[Completeness]:
+        by_round: dict[int, list[ConsensusRow]] = defaultdict(list)
+        for r in self.rows:
+            by_round[r.round_id].append(r)
         out = []
         for rnd in self.rounds:
-            mine = [r for r in self.rows if r.round_id == rnd.id]
+            mine = by_round[rnd.id]
             methods = Counter(r.method for r in mine if r.decided)
             reasons = Counter(r.pending_reason for r in mine if not r.decided)
             out.append(Completeness(
