@@ -299,3 +299,40 @@ def _update_changed(conn, changed: dict, report: ImportReport, sqlite: bool, dry
         for start in range(0, len(params), _LOOKUP_CHUNK):
             conn.execute(stmt, params[start:start + _LOOKUP_CHUNK])
         bump_revision(conn)
+
+
+EXPORT_COLUMNS = ("thread_id", "text", "truncated", "char_count", "user_id", "role", "role_group", "soc_group",
+                  "department", "first_message_at", "last_message_at", "user_turns")
+
+
+def iter_thread_frames(engine: Engine, *, chunk: int = 50_000):
+    """The stored threads in id order as DataFrames of ``EXPORT_COLUMNS`` (keyset pagination, bounded memory)."""
+    import pandas as pd
+
+    t = Thread.__table__.c
+    last = 0
+    first = True
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.id, t.external_id, t.text, t.truncated, t.char_count, t.user_id, t.role,
+                                       t.role_group, t.soc_group, t.department, t.created_at, t.last_message_at,
+                                       t.user_turns).where(t.id > last).order_by(t.id).limit(chunk)).all()
+        if not rows and not first:
+            return
+        first = False
+        frame = pd.DataFrame([r[1:] for r in rows], columns=list(EXPORT_COLUMNS))
+        frame["user_turns"] = frame["user_turns"].astype("Int64")
+        frame["truncated"] = frame["truncated"].astype(bool)
+        for col in ("first_message_at", "last_message_at"):
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+        yield frame
+        if len(rows) < chunk:
+            return
+        last = rows[-1][0]
+
+
+def export_threads(engine: Engine, fmt: str, out: Path | str) -> int:
+    """Write every stored thread (what was assembled and stored) to CSV, JSON Lines or Parquet."""
+    from annotator.services.tables import write_frames
+
+    return write_frames(iter_thread_frames(engine), fmt, out)
