@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -54,6 +55,11 @@ class Group(click.Group):
                     click.echo(f"  row {row}{f', field {field!r}' if field else ''}: {reason}", err=True)
                 if len(exc.problems) > 20:
                     click.echo(f"  ... and {len(exc.problems) - 20} more", err=True)
+            sys.exit(1)
+        except ValidationError as exc:  # a bad setting in the environment or .env
+            first = exc.errors()[0] if exc.errors() else {}
+            name = ".".join(str(p) for p in first.get("loc", ())) or "?"
+            click.echo(f"error: setting ANNOTATOR_{name.upper()}: {first.get('msg', 'invalid value')}", err=True)
             sys.exit(1)
         except OperationalError as exc:
             url = ctx.obj.settings.database_url if isinstance(ctx.obj, Context) else "?"
@@ -409,9 +415,12 @@ def classify(c: Context, round_name, all_threads, backend, model, base_url, conc
                    f"{' (batch price)' if batch else ''}; nothing was sent")
         return
     if batch:
+        from annotator.llm.batch import BATCH_BYTE_MARGIN
+
         res = svc.classify_batch(c.engine, cfg, round_name=round_name, version=codebook_version, limit=limit,
                                  retry_failed=retry_failed, price_table=settings.price_table, wait=not no_wait,
-                                 poll_seconds=poll_seconds)
+                                 poll_seconds=poll_seconds, max_batch_requests=settings.batch_max_requests,
+                                 max_batch_bytes=int(settings.batch_max_bytes * BATCH_BYTE_MARGIN))
     else:
         with click.progressbar(length=1, label="classifying", file=sys.stderr) as bar:
             state = {"total": None}

@@ -45,3 +45,14 @@ class NotAllowed(AnnotatorError):
 
 class Conflict(AnnotatorError):
     """The action conflicts with stored state (closed round, existing name...)."""
+
+
+class EndpointError(AnnotatorError):
+    """The model endpoint could not be reached or answered with an error (connection, timeout, HTTP status)."""
+
+    def __init__(self, endpoint: str, what: str, reason: str, hint: str = ""):
+        self.endpoint, self.what, self.reason, self.hint = endpoint, what, reason, hint
+        super().__init__(f"{endpoint}: {what} failed: {reason}" + (f"; {hint}" if hint else ""))
+
+    def with_hint(self, hint: str) -> EndpointError:
+        return EndpointError(self.endpoint, self.what, self.reason, hint)
