@@ -262,16 +262,26 @@ def classify_llm(engine: Engine, cfg: LLMConfig, *, round_name: str | None = Non
 
     stats = None
     if plan.to_request:
+        unreached: list[tuple[int, str, Outcome]] = []  # stored only if the endpoint did not go down
         with engine.connect() as conn:  # one connection for the run's writes: each answer is still its own commit
 
             def on_result(item_id: str, outcome: Outcome) -> None:
                 tid = int(item_id)
+                if outcome.transport:
+                    unreached.append((tid, keys.pop(tid), outcome))
+                    return
                 _store_outcome(conn, run.id, tid, keys.pop(tid), outcome)
 
-            stats = run_classification(_messages_stream(engine, plan.to_request, specs, cfg.model, keys), cfg,
-                                       category_names=names, concurrency=concurrency, on_result=on_result,
-                                       on_progress=on_progress, total=len(plan.to_request),
-                                       client_factory=client_factory)
+            try:
+                stats = run_classification(_messages_stream(engine, plan.to_request, specs, cfg.model, keys), cfg,
+                                           category_names=names, concurrency=concurrency, on_result=on_result,
+                                           on_progress=on_progress, total=len(plan.to_request),
+                                           client_factory=client_factory)
+            except EndpointError as exc:  # the run stays open; threads without an answer are asked on resume
+                raise exc.with_hint(f"answers so far are stored: run the same command again to resume run {run.id}") \
+                    from None
+            for tid, key, outcome in unreached:
+                _store_outcome(conn, run.id, tid, key, outcome)
     done = _finish(engine, run.id, model=cfg.model, batch=False, price_table=price_table,
                    requests=stats.requests if stats else 0, actor=actor)
     return RunSummary(run.id, plan.n_threads, plan.n_cached, len(plan.to_request), stats.ok if stats else 0,

@@ -101,3 +101,26 @@ def test_a_failing_poll_is_one_line_and_the_rerun_finishes(db_url, engine, sessi
     second = classify(db_url, fake, "--all", "--batch", "--poll-seconds", "0.05")
     assert second.exit_code == 0, second.output
     assert len(_uploads(fake)) == 1 and len(predictions(engine)) == 3
+
+
+def test_an_endpoint_that_goes_down_mid_run_is_one_line_and_the_run_resumes(db_url, engine, session, fake, monkeypatch):
+    """The direct (non-batch) path: after answers stop coming, the run stops with one line; the rerun asks only
+    the threads that were never answered."""
+    monkeypatch.setenv("ANNOTATOR_LLM_MAX_RETRIES", "0")
+    corpus(session, ANSWERS)
+    fake.queue_faults([""] * 4 + ["500"] * 20)  # four answers, then the server fails every request
+
+    first = classify(db_url, fake, "--all", "--concurrency", "1")
+
+    assert first.exit_code == 1 and "Traceback" not in first.output
+    line = first.stderr.strip().splitlines()[-1]
+    assert fake.base_url in line and "classifying threads failed" in line and "resume run 1" in line
+    answered = set(predictions(engine))
+    assert len(answered) == 4
+    fake.queue_faults([])
+    fake._faults.clear()
+    second = classify(db_url, fake, "--all", "--concurrency", "1")
+    assert second.exit_code == 0, second.output
+    assert len(predictions(engine)) == 12 and {p.status for p in predictions(engine).values()} == {"ok"}
+    asked_again = [r for r in fake.chat_requests() if r.attrs.get("status") == 200]
+    assert len(asked_again) == 12  # 4 answered first, 8 on resume: none twice
