@@ -54,7 +54,7 @@ MAX_XLSX_ENTRIES = 10_000
 MAX_PARQUET_EXPANDED = 20 * 1024 * MiB
 MAX_JSON_BYTES = 256 * MiB
 MAX_CODEBOOK_BYTES = 2 * MiB
-MAX_YAML_ALIASES = 100
+MAX_YAML_ALIASES = 20
 MAX_SMALL_FILE_BYTES = 512 * MiB  # labels, roster, role mapping
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}

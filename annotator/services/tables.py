@@ -35,11 +35,16 @@ def write_frame(df: pd.DataFrame, fmt: str, out: Path | str) -> Path:
 
 def read_small_csv(path: Path | str, *, required: tuple[str, ...]) -> pd.DataFrame:
     """Read a CSV as strings (empty cells are ''), checking the required columns exist."""
+    from annotator.importing.sources import MAX_SMALL_FILE_BYTES, _check_columns, _csv_header, check_small_file, open_bytes
+
     path = Path(path)
-    if not path.exists():
-        raise InvalidInput(f"{path}: no such file")
+    check_small_file(path, MAX_SMALL_FILE_BYTES, "this file")
+    header = _csv_header(path, ",")
+    if header:
+        _check_columns(path.name, header)
     try:
-        df = pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8")
+        with open_bytes(path, csv_sep=b",") as fh:
+            df = pd.read_csv(fh, dtype=object, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{path.name}: not UTF-8 text; re-save it as UTF-8") from None
     except pd.errors.EmptyDataError:
@@ -50,6 +55,8 @@ def read_small_csv(path: Path | str, *, required: tuple[str, ...]) -> pd.DataFra
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InvalidInput(f"{path.name}: missing column(s) {', '.join(missing)}; the header must include {', '.join(required)}")
+    if not len(df):
+        raise InvalidInput(f"{path.name}: nothing to import: the file has a header but no rows")
     for c in df.columns:
         df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v)
     return df
