@@ -110,8 +110,8 @@ class LimitedStream(io.RawIOBase):
     """
 
     def __init__(self, raw: IO[bytes], *, name: str, compressed_size: int | None = None,
-                 csv_sep: bytes | None = None, max_line: int = MAX_LINE):
-        self.raw, self.name, self.compressed_size, self.max_line = raw, name, compressed_size, max_line
+                 csv_sep: bytes | None = None, max_line: int | None = None):
+        self.raw, self.name, self.compressed_size, self.max_line = raw, name, compressed_size, max_line or MAX_LINE
         self.total = 0
         self.lines = 0
         self.since_newline = 0
@@ -157,6 +157,8 @@ class LimitedStream(io.RawIOBase):
             self.since_newline = len(data) - data.rfind(b"\n") - 1
         else:
             self.since_newline += len(data)
+        if self.max_line < len(data) and newlines and max(map(len, data.split(b"\n"))) > self.max_line:
+            self.since_newline = self.max_line + 1  # a long line inside one block (only when the limit is small)
         if self.since_newline > self.max_line:
             raise InvalidInput(f"{self.name}: line {self.lines + newlines + 1} is longer than {_mib(self.max_line)} "
                                "(the limit for one line or field); split or shorten it")
@@ -191,7 +193,7 @@ def _snippet(raw: bytes) -> str:
     return repr(text[:30])
 
 
-def open_bytes(path: Path, *, csv_sep: bytes | None = None, max_line: int = MAX_LINE) -> io.BufferedReader:
+def open_bytes(path: Path, *, csv_sep: bytes | None = None, max_line: int | None = None) -> io.BufferedReader:
     """The file's (decompressed) bytes through a :class:`LimitedStream`."""
     comp = compression_of(path)
     try:
