@@ -157,8 +157,12 @@ class LimitedStream(io.RawIOBase):
             self.since_newline = len(data) - data.rfind(b"\n") - 1
         else:
             self.since_newline += len(data)
-        if self.max_line < len(data) and newlines and max(map(len, data.split(b"\n"))) > self.max_line:
-            self.since_newline = self.max_line + 1  # a long line inside one block (only when the limit is small)
+        if self.max_line < len(data) and newlines:  # a long line inside one block (only when the limit is small)
+            parts = data.split(b"\n")
+            for k, part in enumerate(parts[:-1]):
+                if len(part) > self.max_line:
+                    raise InvalidInput(f"{self.name}: line {self.lines + k + 1} is longer than {_mib(self.max_line)} "
+                                       "(the limit for one line or field); split or shorten it")
         if self.since_newline > self.max_line:
             raise InvalidInput(f"{self.name}: line {self.lines + newlines + 1} is longer than {_mib(self.max_line)} "
                                "(the limit for one line or field); split or shorten it")
