@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
+import numpy as np
 import pandas as pd
 
 from annotator.errors import InvalidInput
@@ -76,6 +77,8 @@ class CleanChunk:
     row: list[int] = field(default_factory=list)  # the row a person finds the thread at (first message of a log)
     last_message_at: list[datetime | None] | None = None
     user_turns: list[int | None] | None = None
+    first_ts: Any = None  # message logs: numpy arrays of epoch seconds (NaN: none), for vectorised SQL values
+    last_ts: Any = None
 
     def __len__(self) -> int:
         return len(self.external_id)
@@ -109,8 +112,10 @@ def _as_text(series: pd.Series, strip: bool = True) -> pd.Series:
     undecodable bytes, which we must report rather than crash on.
     """
     values = series.tolist()
-    if all(type(v) is str for v in values):  # the usual case (CSV): no per-value type checks
-        return pd.Series([v.strip() for v in values] if strip else values, index=series.index, dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":  # the usual case (CSV): no per-value checks
+        if strip and _needs_strip(values):
+            values = [v.strip() for v in values]
+        return pd.Series(values, index=series.index, dtype=object)
     out = []
     for v in values:
         if v is None or (isinstance(v, float) and v != v):
@@ -119,6 +124,38 @@ def _as_text(series: pd.Series, strip: bool = True) -> pd.Series:
             v = str(v)
         out.append(v.strip() if strip else v)
     return pd.Series(out, index=series.index, dtype=object)
+
+
+_EDGE_SPACE = re.compile(r"\x1f(?:(?<=\s\x1f)|(?=\s))")  # a literal first: the engine skips to each \x1f
+
+
+def _needs_strip(values: list[str]) -> bool:
+    """Whether any value starts or ends with whitespace (one regex over the joined column, C speed)."""
+    if not values:
+        return False
+    return _EDGE_SPACE.search("\x1f" + "\x1f".join(values) + "\x1f") is not None
+
+
+class Flags:
+    """Bad rows of one chunk: a boolean mask plus (field, reason) for the few flagged positions."""
+
+    def __init__(self, n: int) -> None:
+        self.ok = np.ones(n, dtype=bool)
+        self.reasons: dict[int, tuple[str, str]] = {}
+
+    def __call__(self, mask, field: str, reason) -> None:
+        m = np.asarray(mask, dtype=bool) & self.ok
+        if not m.any():
+            return
+        idx = np.flatnonzero(m)
+        texts = reason.to_numpy(dtype=object) if isinstance(reason, pd.Series) else None
+        for i in idx.tolist():
+            self.reasons[i] = (field, reason if texts is None else texts[i])
+        self.ok[idx] = False
+
+    def problems(self, rows) -> list[Problem]:
+        rows = list(rows)
+        return [Problem(int(rows[i]), f or None, r) for i, (f, r) in sorted(self.reasons.items())]
 
 
 def _bad_encoding(value: str) -> bool:

@@ -8,7 +8,7 @@ assistant turns are kept as ``"assistant: ..."`` lines; system messages are neve
 
 Message logs (one row per message) are read chunk by chunk and **grouped on disk**: pass 1
 validates each row and appends it to one of K temporary Arrow files chosen by a hash of the
-conversation id (K from the file size, ~48 MiB of input per file); pass 2 reads one file at a
+conversation id (K from the file size, ~24 MiB of input per file); pass 2 reads one file at a
 time, sorts it by (conversation, position, row) and assembles its conversations. Messages of one
 conversation may therefore be anywhere in the file, and memory holds one partition at a time,
 never the whole log. The target database is not used as scratch space: the import stays one
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from annotator.errors import InvalidInput
-from annotator.importing import (CHUNK_ROWS, MESSAGE_FIELDS, CleanChunk, Problem, ReadState, _as_text, _mask,
+from annotator.importing import (CHUNK_ROWS, MESSAGE_FIELDS, CleanChunk, Flags, Problem, ReadState, _as_text, _mask,
                                  _not_text, _parse_dates, _printable, check_columns, flag_values)
 from annotator.importing.sources import SourceInfo, detect_format, iter_json_lines, iter_raw, load_json_file
 
@@ -42,7 +42,7 @@ SEPARATOR = "\n"
 USER_PREFIX = "user: "
 ASSISTANT_PREFIX = "assistant: "
 USER, ASSISTANT, SYSTEM, UNKNOWN = 0, 1, 2, -1
-PARTITION_BYTES = 48 * 1024 * 1024
+PARTITION_BYTES = 24 * 1024 * 1024
 MAX_PARTITIONS = 512
 CONVERSATION_BATCH = 20_000
 ID_KEYS = ("thread_id", "conversation_id", "id", "uuid")
@@ -101,111 +101,127 @@ def assemble(df: pd.DataFrame, *, truncate_at: int, keep_assistant: bool, state:
     """Threads from a frame of messages (columns ``_MSG_COLUMNS``; all messages of each conversation).
 
     Records problems (duplicate messages, conversations with no user turn or two user ids) in `state`.
+    Vectorised with numpy: conversations are integer codes, sorted by (code, position, row).
     """
     if not len(df):
         return None
-    df = df.sort_values(["tid", "pos", "row"], kind="stable", na_position="last").reset_index(drop=True)
-    if dedupe:
-        dup = df.duplicated(subset=["tid", "pos", "sender", "text"], keep="first") & df["pos"].notna()
-        if dup.any():
-            first = df.groupby(["tid", "pos", "sender", "text"], sort=False, dropna=False)["row"].transform("min")
-            for r, f, tid in zip(df.loc[dup, "row"].tolist(), first[dup].tolist(), df.loc[dup, "tid"].tolist()):
-                state.problems.append(Problem(int(r), "text", f"duplicate message of conversation "
-                                                              f"'{_printable(tid[:60])}' (same as row {int(f)}); kept once"))
-            df = df.loc[~dup].reset_index(drop=True)
-    tids = df["tid"].to_numpy(dtype=object)
-    n = len(tids)
-    new_group = np.empty(n, dtype=bool)
-    new_group[0] = True
-    new_group[1:] = tids[1:] != tids[:-1]
-    starts = np.flatnonzero(new_group)
-    gid = np.cumsum(new_group) - 1
-    sender = df["sender"].to_numpy(dtype=np.int64)
-    rows = df["row"].to_numpy(dtype=np.int64)
+    codes, uniques = pd.factorize(df["tid"].to_numpy(dtype=object))
+    pos_raw = df["pos"].to_numpy(dtype=np.float64)
+    rows_raw = df["row"].to_numpy(dtype=np.int64)
+    order = np.lexsort((rows_raw, np.where(np.isnan(pos_raw), np.inf, pos_raw), codes))
+    code = codes[order]
+    pos = pos_raw[order]
+    rows = rows_raw[order]
+    sender = df["sender"].to_numpy(dtype=np.int64)[order]
+    texts = df["text"].to_numpy(dtype=object)[order]
+    n = len(code)
+    keep = np.ones(n, dtype=bool)
+    if dedupe and n > 1:
+        same_pos = np.r_[False, (code[1:] == code[:-1]) & (pos[1:] == pos[:-1])]
+        if same_pos.any():  # rare: compare the candidates exactly
+            grp = np.flatnonzero(same_pos | np.r_[same_pos[1:], False])
+            sub = pd.DataFrame({"c": code[grp], "p": pos[grp], "s": sender[grp], "t": texts[grp], "r": rows[grp]})
+            dup = sub.duplicated(["c", "p", "s", "t"], keep="first")
+            if dup.any():
+                first = sub.groupby(["c", "p", "s", "t"], sort=False)["r"].transform("min")
+                for r, f, c in zip(sub.loc[dup, "r"].tolist(), first[dup].tolist(), sub.loc[dup, "c"].tolist()):
+                    state.problems.append(Problem(int(r), "text", f"duplicate message of conversation "
+                                                                  f"'{_printable(str(uniques[c])[:60])}' (same as row "
+                                                                  f"{int(f)}); kept once"))
+                keep[grp[dup.to_numpy()]] = False
+    if not keep.all():
+        code, pos, rows, sender, texts, order = code[keep], pos[keep], rows[keep], sender[keep], texts[keep], order[keep]
+        n = len(code)
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    groups = len(starts)
+    gid = np.repeat(np.arange(groups), np.diff(np.r_[starts, n]))
+    sizes = np.diff(np.r_[starts, n])
     n_user = np.add.reduceat((sender == USER).astype(np.int64), starts)
     n_asst = np.add.reduceat((sender == ASSISTANT).astype(np.int64), starts)
-    n_sys = np.add.reduceat((sender == SYSTEM).astype(np.int64), starts)
-    sizes = np.diff(np.append(starts, n))
+    n_sys = sizes - n_user - n_asst
     first_row = np.minimum.reduceat(rows, starts)
-    ts = df["ts"].to_numpy(dtype=np.float64)
+    ts = df["ts"].to_numpy(dtype=np.float64)[order]
     with np.errstate(invalid="ignore"):
         first_ts = np.fmin.reduceat(ts, starts)
         last_ts = np.fmax.reduceat(ts, starts)
-    group_tid = tids[starts]
+    group_tid = uniques[code[starts]]
 
-    def first_value(col: str) -> dict[int, str]:
-        s = df[col]
-        have = s.notna() & (s != "")
-        sub = pd.DataFrame({"g": gid[have.to_numpy()], "v": s[have].to_numpy()})
-        return dict(zip(sub.drop_duplicates("g")["g"].tolist(), sub.drop_duplicates("g")["v"].tolist()))
+    def first_value(col: str) -> np.ndarray:
+        values = df[col].to_numpy(dtype=object)[order]
+        have = np.flatnonzero(pd.notna(values) & (values != ""))
+        out = np.full(groups, None, dtype=object)
+        if len(have):
+            g = gid[have]
+            lead = np.r_[True, g[1:] != g[:-1]]
+            out[g[lead]] = values[have[lead]]
+        return out
 
-    users = df["user_id"]
-    have_user = (users.notna() & (users != "")).to_numpy()
-    pairs = pd.DataFrame({"g": gid[have_user], "u": users[have_user].to_numpy(), "row": rows[have_user]})
-    pairs = pairs.groupby(["g", "u"], sort=False)["row"].min().reset_index().sort_values(["g", "row"])
-    two = pairs[pairs.duplicated("g", keep=False)]
-    bad = np.zeros(len(starts), dtype=bool)
-    for g, part in two.groupby("g", sort=False):
-        ids = part["u"].tolist()
-        state.problems.append(Problem(int(part["row"].iloc[1]), "user_id",
-                                      f"conversation '{_printable(str(group_tid[g])[:60])}' has messages of "
-                                      f"{len(ids)} user ids ('{_printable(ids[0][:40])}' from row "
-                                      f"{int(part['row'].iloc[0])}, '{_printable(ids[1][:40])}' here); it cannot be "
-                                      "attributed to one person, so it was skipped"))
-        bad[g] = True
-    for g in np.flatnonzero(n_user == 0):
-        if bad[g]:
-            continue
-        state.problems.append(Problem(int(first_row[g]), "sender",
-                                      f"conversation '{_printable(str(group_tid[g])[:60])}' has no user message "
-                                      f"({int(n_asst[g])} assistant, {int(n_sys[g])} system); nothing to classify, "
+    bad = n_user == 0
+    users = df["user_id"].to_numpy(dtype=object)[order]
+    have = np.flatnonzero(pd.notna(users) & (users != ""))
+    if len(have):
+        ucodes, uvalues = pd.factorize(users[have])
+        g = gid[have]
+        pairs = np.unique(g * (len(uvalues) + 1) + ucodes)
+        per_group = np.bincount(pairs // (len(uvalues) + 1), minlength=groups)
+        for gg in np.flatnonzero(per_group > 1):
+            sel = have[gid[have] == gg]
+            seen: dict[str, int] = {}
+            for i in sel[np.argsort(rows[sel], kind="stable")]:
+                seen.setdefault(users[i], int(rows[i]))
+            (a, ra), (b, rb) = list(seen.items())[:2]
+            state.problems.append(Problem(rb, "user_id", f"conversation '{_printable(str(group_tid[gg])[:60])}' has "
+                                                         f"messages of {len(seen)} user ids ('{_printable(a[:40])}' "
+                                                         f"from row {ra}, '{_printable(b[:40])}' here); it cannot be "
+                                                         "attributed to one person, so it was skipped"))
+            bad[gg] = True
+    for gg in np.flatnonzero((n_user == 0)):
+        state.problems.append(Problem(int(first_row[gg]), "sender",
+                                      f"conversation '{_printable(str(group_tid[gg])[:60])}' has no user message "
+                                      f"({int(n_asst[gg])} assistant, {int(n_sys[gg])} system); nothing to classify, "
                                       "skipped"))
-        bad[g] = True
     user_of = first_value("user_id")
     role_of = first_value("role")
     dept_of = first_value("department")
 
-    kept = (sender == USER) | ((sender == ASSISTANT) if keep_assistant else False)
-    texts = df["text"].tolist()
+    kept = (sender == USER) | (sender == ASSISTANT) if keep_assistant else (sender == USER)
+    kidx = np.flatnonzero(kept)
     prefixed = [(USER_PREFIX if s == USER else ASSISTANT_PREFIX) + t
-                for t, s, k in zip(texts, sender.tolist(), kept.tolist()) if k]
-    kept_gid = gid[kept]
-    kstarts = np.flatnonzero(np.r_[True, kept_gid[1:] != kept_gid[:-1]]) if len(kept_gid) else np.array([], int)
-    kends = np.append(kstarts[1:], len(kept_gid))
-    joined: dict[int, str] = {int(kept_gid[a]): SEPARATOR.join(prefixed[a:b]) for a, b in zip(kstarts.tolist(), kends.tolist())}
-
-    out = CleanChunk([], [], [], [], [], [], [], [], [], row=[], last_message_at=[], user_turns=[])
-    to_dt = _epoch_to_datetime
-    for g in range(len(starts)):
-        if bad[g] or g not in joined:
-            continue
-        text = joined[g]
-        length = len(text)
-        over = length > truncate_at
-        if over:
-            text = text[:truncate_at]
-            state.truncated += 1
-        out.external_id.append(str(group_tid[g]))
-        out.text.append(text)
-        out.char_count.append(length)
-        out.truncated.append(over)
-        out.user_id.append(user_of.get(g))
-        out.role.append(role_of.get(g))
-        out.department.append(dept_of.get(g))
-        out.created_at.append(to_dt(first_ts[g]))
-        out.last_message_at.append(to_dt(last_ts[g]))
-        out.user_turns.append(int(n_user[g]))
-        out.meta.append(f'{{"messages": {int(sizes[g])}, "assistant_messages": {int(n_asst[g])}, '
-                        f'"system_messages": {int(n_sys[g])}}}')
-        out.row.append(int(first_row[g]))
-    state.conversations += len(starts)
-    return out if len(out) else None
-
-
-def _epoch_to_datetime(value: float):
-    if value != value:  # NaN
+                for t, s in zip(texts[kidx].tolist(), sender[kidx].tolist())]
+    kg = gid[kidx]
+    kstarts = np.flatnonzero(np.r_[True, kg[1:] != kg[:-1]]) if len(kg) else np.array([], dtype=np.int64)
+    kends = np.r_[kstarts[1:], len(kg)]
+    joined = np.full(groups, None, dtype=object)
+    joined[kg[kstarts]] = [SEPARATOR.join(prefixed[a:b]) for a, b in zip(kstarts.tolist(), kends.tolist())]
+    good = np.flatnonzero(~bad & pd.notna(joined))
+    state.conversations += groups
+    if not len(good):
         return None
-    return pd.Timestamp(int(round(value * 1e6)), unit="us", tz="UTC").to_pydatetime()
+    text = joined[good].tolist()
+    lengths = [len(t) for t in text]
+    over = [n_ > truncate_at for n_ in lengths]
+    if any(over):
+        text = [t[:truncate_at] if o else t for t, o in zip(text, over)]
+        state.truncated += sum(over)
+    fts, lts = first_ts[good], last_ts[good]
+    return CleanChunk(
+        external_id=[str(t) for t in group_tid[good].tolist()], text=text, char_count=lengths, truncated=over,
+        user_id=user_of[good].tolist(), role=role_of[good].tolist(), department=dept_of[good].tolist(),
+        created_at=_datetimes(fts), meta=[f'{{"messages": {a}, "assistant_messages": {b}, "system_messages": {c}}}'
+                                         for a, b, c in zip(sizes[good].tolist(), n_asst[good].tolist(),
+                                                            n_sys[good].tolist())],
+        row=first_row[good].tolist(), last_message_at=_datetimes(lts), user_turns=n_user[good].tolist(),
+        first_ts=fts, last_ts=lts)
+
+
+def _datetimes(epoch: np.ndarray) -> list:
+    """UTC datetimes (None for NaN) from epoch seconds, vectorised."""
+    ok = ~np.isnan(epoch)
+    if not ok.any():
+        return [None] * len(epoch)
+    stamps = pd.to_datetime(np.where(ok, np.round(epoch * 1e6), 0).astype("int64"), unit="us", utc=True)
+    values = stamps.to_pydatetime().tolist()
+    return values if ok.all() else [v if k else None for v, k in zip(values, ok.tolist())]
 
 
 # --------------------------------------------------------------------------- #
@@ -230,7 +246,10 @@ class _PositionParser:
             numbers = pd.to_numeric(sample, errors="coerce")
             self.kind = "number" if numbers.notna().all() else "time"
         if self.kind == "number":
-            return pd.to_numeric(values.where(present, None), errors="coerce").astype("float64")
+            try:  # numpy parses clean numeric strings in C; anything else goes through pandas
+                return pd.Series(np.asarray(values.tolist(), dtype=np.float64), index=values.index)
+            except ValueError:
+                return pd.to_numeric(values.where(present, None), errors="coerce").astype("float64")
         if self.kind == "time":
             parsed = _parse_dates(values)
             return _epoch_seconds(parsed)
@@ -329,28 +348,22 @@ def _validate_messages(frame: pd.DataFrame, rows: pd.Index, columns: list[str], 
     senders = _as_text(frame[source["sender"]])
     opt = {f: (_as_text(frame[source[f]]) if source[f] in columns else None)
            for f in ("position", "user_id", "role", "department", "created_at")}
-    bad = pd.Series("", index=rows, dtype=object)
-    bad_field = pd.Series("", index=rows, dtype=object)
+    flag = Flags(len(rows))
 
-    def flag(mask: pd.Series, fld: str, reason) -> None:
-        mask = mask & (bad == "")
-        if mask.any():
-            bad.loc[mask] = reason if isinstance(reason, str) else reason[mask]
-            bad_field.loc[mask] = fld
-
-    if raw_text.dtype == object:
+    if raw_text.dtype == object and pd.api.types.infer_dtype(raw_text, skipna=False) not in ("string", "empty"):
         flag(_mask(raw_text, _not_text), "text", "not text (a list, object or binary value); the text must be a string")
     flag(ids == "", "thread_id", "empty thread_id (conversation id)")
     flag_values(ids, "thread_id", flag)
     flag_values(senders, "sender", flag)
     code = senders.str.casefold().map(codes).fillna(UNKNOWN).astype("int64")
-    unknown = (code == UNKNOWN) & (bad == "")
+    unknown = (code == UNKNOWN).to_numpy() & flag.ok
     if unknown.any():
         for value in senders[unknown].tolist():
             state.unknown_senders[value] = state.unknown_senders.get(value, 0) + 1
         flag(unknown, "sender", senders.map(_unknown_sender_reason))
     flag_values(text, "text", flag)
-    flag((code == USER) & _mask(text, lambda v: not v.strip()), "text", "empty message text")
+    blank = pd.Series([not v or v.isspace() for v in text.tolist()], index=rows, dtype=bool)
+    flag((code == USER) & blank, "text", "empty message text")
     for f in ("user_id", "role", "department", "created_at", "position"):
         if opt[f] is not None:
             flag_values(opt[f], f, flag)
@@ -372,11 +385,8 @@ def _validate_messages(frame: pd.DataFrame, rows: pd.Index, columns: list[str], 
         ts = _epoch_seconds(parsed)
     elif positions.kind == "time":
         ts = pos
-    bad_rows = bad != ""
-    if bad_rows.any():
-        state.problems.extend(Problem(int(r), f or None, reason) for r, f, reason in
-                              zip(rows[bad_rows.to_numpy()], bad_field[bad_rows], bad[bad_rows]))
-    keep = (~bad_rows).to_numpy()
+    state.problems.extend(flag.problems(rows))
+    keep = flag.ok
     if not keep.any():
         return None
 

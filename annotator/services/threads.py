@@ -169,7 +169,7 @@ def import_threads(
                     rows.append(i)
                     _offer_sample(sample_heap, chunk, i)
                 if not dry_run and rows:
-                    cur.executemany(sql, [_values(chunk, i, sqlite) for i in rows])
+                    cur.executemany(sql, _rows(chunk, rows, sqlite))
                 if on_progress:
                     on_progress(state.rows_read)
             report.rows_read, report.truncated = state.rows_read, state.truncated
@@ -235,17 +235,35 @@ def _apply_roster_and_groups(chunk: CleanChunk, roster, lookup) -> None:
     chunk.soc_group = socs  # type: ignore[attr-defined]
 
 
-def _values(chunk: CleanChunk, i: int, sqlite: bool) -> tuple:
-    def when(d):
-        if d is None or not sqlite:
-            return d
-        return d.isoformat(" ", "microseconds")[:26]  # SQLAlchemy's SQLite DateTime text (UTC, offset dropped)
+def _when(d):
+    return None if d is None else d.isoformat(" ", "microseconds")[:26]  # SQLAlchemy's SQLite DateTime text (UTC)
 
-    last = chunk.last_message_at[i] if chunk.last_message_at is not None else None
-    turns = chunk.user_turns[i] if chunk.user_turns is not None else None
-    return (chunk.external_id[i], chunk.text[i], chunk.char_count[i], chunk.truncated[i], chunk.user_id[i],
-            chunk.role[i], chunk.role_group[i], chunk.soc_group[i], chunk.department[i],  # type: ignore[attr-defined]
-            when(chunk.created_at[i]), when(last), turns, chunk.meta[i])
+
+def _sqlite_times(epoch) -> list:
+    """SQLite DateTime text ('YYYY-MM-DD HH:MM:SS.ffffff', UTC) from epoch seconds, vectorised; None for NaN."""
+    import numpy as np
+
+    ok = ~np.isnan(epoch)
+    us = np.where(ok, np.round(epoch * 1e6), 0).astype("int64").astype("datetime64[us]")
+    text = np.char.replace(np.datetime_as_string(us, unit="us"), "T", " ").tolist()
+    return text if ok.all() else [t if k else None for t, k in zip(text, ok.tolist())]
+
+
+def _rows(chunk: CleanChunk, idx: list[int], sqlite: bool) -> list[tuple]:
+    """Parameter tuples for the INSERT, columns as ``_COLUMNS``, for the chunk's rows `idx`."""
+    n = len(chunk)
+    created = chunk.created_at
+    last = chunk.last_message_at if chunk.last_message_at is not None else [None] * n
+    if sqlite:
+        created = _sqlite_times(chunk.first_ts) if chunk.first_ts is not None else [_when(d) for d in created]
+        last = _sqlite_times(chunk.last_ts) if chunk.last_ts is not None else [_when(d) for d in last]
+    turns = chunk.user_turns if chunk.user_turns is not None else [None] * n
+    cols = (chunk.external_id, chunk.text, chunk.char_count, chunk.truncated, chunk.user_id, chunk.role,
+            chunk.role_group, chunk.soc_group, chunk.department, created, last, turns,  # type: ignore[attr-defined]
+            chunk.meta)
+    if len(idx) == n:
+        return list(zip(*cols))
+    return [tuple(c[i] for c in cols) for i in idx]
 
 
 def _offer_sample(heap: list, chunk: CleanChunk, i: int) -> None:
