@@ -81,3 +81,17 @@ def test_preview_of_a_message_log_shows_assembled_threads_and_writes_nothing(app
     at.radio(key="import.kind").set_value("threads").run()
     at = at.button(key="import.go").click().run()
     assert not at.exception and at.success
+
+
+def test_the_dashboard_filters_and_breaks_down_by_soc_group(app, world, db):
+    from tests.pages.conftest import page_text as text_of
+
+    make_threads(db, 8, seed=4, role=["Physician", "Scheduler"] * 4)
+    at = open_page(app(world.lead), "dashboard.py")
+    assert not at.exception
+    soc = at.multiselect(key="dash.soc_groups")
+    assert "43-0000" in soc.options or any("43-0000" in o for o in soc.options)
+    at = soc.select("43-0000").run()
+    assert not at.exception
+    shown = text_of(at)
+    assert "SOC groups: 43-0000" in shown and "By SOC group" in shown
