@@ -154,6 +154,8 @@ class Flags:
         self.ok[idx] = False
 
     def problems(self, rows) -> list[Problem]:
+        if not self.reasons:
+            return []
         rows = list(rows)
         return [Problem(int(rows[i]), f or None, r) for i, (f, r) in sorted(self.reasons.items())]
 

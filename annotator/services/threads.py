@@ -167,6 +167,7 @@ def import_threads(
                             same += 1
                         continue
                     rows.append(i)
+                for i in _first_rows(chunk, rows):
                     _offer_sample(sample_heap, chunk, i)
                 if not dry_run and rows:
                     cur.executemany(sql, _rows(chunk, rows, sqlite))
@@ -228,7 +229,7 @@ def _apply_roster_and_groups(chunk: CleanChunk, roster, lookup) -> None:
                 if dept is not None:
                     chunk.department[i] = dept
     for r in chunk.role:
-        g, s = lookup.groups(r)
+        g, s = lookup._cache.get(r) or lookup.groups(r)
         groups.append(g)
         socs.append(s)
     chunk.role_group = groups  # type: ignore[attr-defined]
@@ -264,6 +265,17 @@ def _rows(chunk: CleanChunk, idx: list[int], sqlite: bool) -> list[tuple]:
     if len(idx) == n:
         return list(zip(*cols))
     return [tuple(c[i] for c in cols) for i in idx]
+
+
+def _first_rows(chunk: CleanChunk, idx: list[int]) -> list[int]:
+    """The (at most PREVIEW_ROWS) positions in `idx` with the smallest file rows, without a Python call per row."""
+    if len(idx) <= PREVIEW_ROWS or not chunk.row:
+        return idx[:PREVIEW_ROWS] if not chunk.row else idx
+    import numpy as np
+
+    rows = np.asarray(chunk.row, dtype=np.int64)[idx]
+    best = np.argpartition(rows, PREVIEW_ROWS)[:PREVIEW_ROWS]
+    return [idx[int(k)] for k in best]
 
 
 def _offer_sample(heap: list, chunk: CleanChunk, i: int) -> None:
