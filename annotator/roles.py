@@ -2,8 +2,10 @@
 prescribing (physicians, advanced practice providers, CNM, CNP, CNS, CRNA); everyone else,
 registered nurses included, is a non-clinician.
 
-The single source of truth for the mapping (imports, dashboards and the synthetic data use it).
-Imports nothing heavy.
+These rules only *propose* defaults: the role mapping table (``RoleMapping``, edited by an admin on
+the Roles and roster page or as CSV; see ``annotator.services.roles``) decides, and a title nobody
+has mapped yet uses the suggestion made here. The same module suggests a 2018 SOC major group from a
+title's words. Imports nothing heavy.
 """
 
 from __future__ import annotations
