@@ -35,6 +35,7 @@ PAGES = [
     ("codebook.py", "Codebook", ":material/menu_book:", LEADS, "Lead"),
     ("dashboard.py", "Dashboard", ":material/dashboard:", LEADS, "Lead"),
     ("import_threads.py", "Import threads", ":material/upload_file:", ("admin",), "Admin"),
+    ("role_mapping.py", "Roles and roster", ":material/badge:", ("admin",), "Admin"),
     ("accounts.py", "Accounts", ":material/group:", ("admin",), "Admin"),
     ("account.py", "My account", ":material/person:", ALL, "Account"),
 ]

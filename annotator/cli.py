@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -54,6 +55,11 @@ class Group(click.Group):
                     click.echo(f"  row {row}{f', field {field!r}' if field else ''}: {reason}", err=True)
                 if len(exc.problems) > 20:
                     click.echo(f"  ... and {len(exc.problems) - 20} more", err=True)
+            sys.exit(1)
+        except ValidationError as exc:  # a bad setting in the environment or .env
+            first = exc.errors()[0] if exc.errors() else {}
+            name = ".".join(str(p) for p in first.get("loc", ())) or "?"
+            click.echo(f"error: setting ANNOTATOR_{name.upper()}: {first.get('msg', 'invalid value')}", err=True)
             sys.exit(1)
         except OperationalError as exc:
             url = ctx.obj.settings.database_url if isinstance(ctx.obj, Context) else "?"
@@ -101,32 +107,63 @@ def init(c: Context):
 
 @cli.command("import-threads")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--map", "mapping", help="Column mapping FIELD=COLUMN,... (fields: thread_id, text, user_id, role, department, created_at).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx", "parquet"]), help="Override the format guessed from the file name.")
+@click.option("--map", "mapping", help="Column mapping FIELD=COLUMN,... (fields: thread_id, text, user_id, role, department, "
+                                       "created_at; with --messages also sender and position).")
+@click.option("--messages", is_flag=True, help="One row per message: assemble one thread per conversation (thread_id) "
+                                               "from its user messages in order (position).")
+@click.option("--user-senders", help="With --messages: sender values meaning the user (default: user,human).")
+@click.option("--assistant-senders", help="With --messages: sender values meaning the assistant "
+                                          "(default: assistant,gpt,bot,model,ai,chatbot).")
+@click.option("--system-senders", help="With --messages: sender values meaning system/tool messages "
+                                       "(default: system,developer,tool,function).")
+@click.option("--keep-assistant", is_flag=True, help="Keep assistant turns in the assembled text ('assistant: ...').")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "json", "xlsx", "parquet"]),
+              help="Override the format guessed from the file name.")
 @click.option("--truncate-at", type=int, default=None, help="Truncate texts longer than this many characters (default 32000).")
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
+@click.option("--update", "update_changed", is_flag=True,
+              help="Replace the stored text of threads whose text changed, if they carry no labels yet.")
+@click.option("--dry-run", is_flag=True, help="Read and check everything, show the preview, write nothing.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write every skipped row (row, field, reason) to this CSV.")
 @pass_ctx
-def import_threads_cmd(c: Context, file, mapping, fmt, truncate_at, strict, report_path):
-    """Import threads from a CSV, JSONL, XLSX or Parquet export (idempotent on thread_id)."""
-    from annotator.importing import parse_mapping
+def import_threads_cmd(c: Context, file, mapping, messages, user_senders, assistant_senders, system_senders,
+                       keep_assistant, fmt, truncate_at, strict, update_changed, dry_run, report_path):
+    """Import threads from a CSV, JSONL, XLSX or Parquet export (idempotent on thread_id), a message log
+    (--messages) or a conversation file (OpenAI 'messages' / ShareGPT 'conversations' JSON, detected by itself)."""
+    from annotator.importing import FIELDS, MESSAGE_FIELDS, parse_mapping
+    from annotator.importing.messages import MessageOptions, SenderValues
+    from annotator.reports.imports import preview_lines, problems_csv
     from annotator.services.threads import import_threads
 
     if report_path and not Path(report_path).resolve().parent.is_dir():
         raise InvalidInput(f"--report: the folder of {report_path} does not exist; nothing was imported")
-    report = import_threads(c.engine, file, mapping=parse_mapping(mapping), fmt=fmt,
-                            truncate_at=truncate_at or c.settings.truncate_at, strict=strict)
-    click.echo(report.summary())
+    if not messages and (user_senders or assistant_senders or system_senders or keep_assistant):
+        raise click.UsageError("--user-senders, --assistant-senders, --system-senders and --keep-assistant go with "
+                               "--messages")
+    options = MessageOptions(SenderValues.parse(user_senders, assistant_senders, system_senders), keep_assistant)
+    report = import_threads(c.engine, file, mapping=parse_mapping(mapping, fields=MESSAGE_FIELDS if messages else FIELDS),
+                            fmt=fmt, truncate_at=truncate_at or c.settings.truncate_at, strict=strict,
+                            messages=messages, options=options, update_changed=update_changed, dry_run=dry_run)
+    if dry_run:
+        for line in preview_lines(report):
+            click.echo(line)
+    else:
+        click.echo(report.summary())
+        for note in report.notes:
+            click.echo(f"  note: {note}", err=True)
+        for row, ext in report.changed[:20]:
+            what = ("updated" if (row, ext) in set(report.updated) else
+                    "kept (it has labels)" if (row, ext) in set(report.kept_labeled) else "kept (use --update to replace)")
+            click.echo(f"  changed text: row {row}, thread {ext!r}: {what}", err=True)
+        if len(report.changed) > 20:
+            click.echo(f"  ... and {len(report.changed) - 20} more changed threads", err=True)
     if report.problems:
         for p in report.problems[:20]:
             click.echo(f"  skipped row {p.row}{f', field {p.field!r}' if p.field else ''}: {p.reason}", err=True)
         if len(report.problems) > 20:
             click.echo(f"  ... and {len(report.problems) - 20} more (use --report FILE for all)", err=True)
     if report_path:
-        import pandas as pd
-
-        pd.DataFrame([(p.row, p.field, p.reason) for p in report.problems], columns=["row", "field", "reason"]) \
-            .to_csv(report_path, index=False)
+        Path(report_path).write_text(problems_csv(report.problems), encoding="utf-8")
 
 
 @cli.command("import-codebook")
@@ -403,9 +440,12 @@ def classify(c: Context, round_name, all_threads, backend, model, base_url, conc
                    f"{' (batch price)' if batch else ''}; nothing was sent")
         return
     if batch:
+        from annotator.llm.batch import BATCH_BYTE_MARGIN
+
         res = svc.classify_batch(c.engine, cfg, round_name=round_name, version=codebook_version, limit=limit,
                                  retry_failed=retry_failed, price_table=settings.price_table, wait=not no_wait,
-                                 poll_seconds=poll_seconds)
+                                 poll_seconds=poll_seconds, max_batch_requests=settings.batch_max_requests,
+                                 max_batch_bytes=int(settings.batch_max_bytes * BATCH_BYTE_MARGIN))
     else:
         with click.progressbar(length=1, label="classifying", file=sys.stderr) as bar:
             state = {"total": None}
@@ -503,4 +543,4 @@ if __name__ == "__main__":  # `python -m annotator.cli`: run the imported module
 
 
 # Commands defined in their own modules register themselves on the groups above.
-from annotator import cli_codebook, cli_insights  # noqa: E402,F401
+from annotator import cli_codebook, cli_data, cli_insights  # noqa: E402,F401

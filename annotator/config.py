@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=60.0, gt=0)
     llm_concurrency: int = Field(default=8, ge=1, le=256)
+    llm_max_retries: int = Field(default=5, ge=0, le=20, description="Retries of a failed request (backoff).")
+    batch_max_bytes: int = Field(default=200_000_000, ge=1_000, description="Batch API input file limit (bytes).")
+    batch_max_requests: int = Field(default=50_000, ge=1, description="Batch API requests per input file.")
     price_table: str | None = Field(default=None, description="YAML/JSON file overriding per-model prices.")
 
     @field_validator("database_url")

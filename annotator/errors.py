@@ -55,3 +55,14 @@ class PendingThreads(Conflict):
     def __init__(self, message: str, rounds: list[tuple[str, int, int]]):
         self.rounds = rounds
         super().__init__(message)
+
+
+class EndpointError(AnnotatorError):
+    """The model endpoint could not be reached or answered with an error (connection, timeout, HTTP status)."""
+
+    def __init__(self, endpoint: str, what: str, reason: str, hint: str = ""):
+        self.endpoint, self.what, self.reason, self.hint = endpoint, what, reason, hint
+        super().__init__(f"{endpoint}: {what} failed: {reason}" + (f"; {hint}" if hint else ""))
+
+    def with_hint(self, hint: str) -> EndpointError:
+        return EndpointError(self.endpoint, self.what, self.reason, hint)

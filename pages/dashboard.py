@@ -13,6 +13,7 @@ from annotator.services import dashboard as dash_service
 from annotator.services.accounts import list_accounts
 from annotator.services.classify import list_runs
 from annotator.services.prevalence import create_stratified_round, prevalence_for, prevalence_table
+from annotator.roles import soc_label
 from annotator.services.rounds import list_rounds
 
 PCT = st.column_config.NumberColumn(format="percent")
@@ -34,9 +35,9 @@ def _cube(run_id, version):
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _dashboard(run_id, version, start, end, departments, roles, role_groups, frequent_only):
+def _dashboard(run_id, version, start, end, departments, roles, role_groups, frequent_only, soc_groups=()):
     filters = dash_service.Filters(start=start, end=end, departments=departments, roles=roles,
-                                   role_groups=role_groups, frequent_only=frequent_only)
+                                   role_groups=role_groups, frequent_only=frequent_only, soc_groups=soc_groups)
     with ui.session() as s:
         return dash_service.build_dashboard(s, run_id=run_id, filters=filters, cube=_cube(run_id, version))
 
@@ -112,12 +113,14 @@ with st.expander("Filters", expanded=True):
     departments = fc[1].multiselect("Departments", options["departments"], key="dash.departments")
     roles = fc[2].multiselect("Roles", options["roles"], key="dash.roles")
     role_groups = fc[2].multiselect("Role groups", options["role_groups"], key="dash.role_groups")
+    soc_groups = fc[1].multiselect("SOC major groups (2018)", options["soc_groups"], key="dash.soc_groups",
+                                   format_func=soc_label)
     frequent_only = fc[3].checkbox("Frequent users only", key="dash.frequent",
                                    help=f"Users with at least {dash_service.FREQUENT_MIN_THREADS} threads.")
 start, end = (picked if isinstance(picked, (tuple, list)) and len(picked) == 2 else (None, None))
 start = None if start == options["first"] else start
 end = None if end == options["last"] else end
-key = (start, end, tuple(departments), tuple(roles), tuple(role_groups), frequent_only)
+key = (start, end, tuple(departments), tuple(roles), tuple(role_groups), frequent_only, tuple(soc_groups))
 try:
     dash = _dashboard(run_id, version, *key)
 except Exception as exc:  # noqa: BLE001 - user errors are shown, anything else propagates
@@ -143,7 +146,7 @@ st.subheader("Usage by task category (grouped by MedHELM category)")
 png = _figure(run_id, version, key)
 st.image(png)
 st.dataframe(dash.distribution, hide_index=True, column_config={"share": PCT})
-tabs = st.tabs(["By department", "By role group", "By week", "Frequent users vs all"])
+tabs = st.tabs(["By department", "By role group", "By SOC group", "By week", "Frequent users vs all"])
 with tabs[0]:
     st.dataframe(dash_service.pivot_shares(dash.by_department, "department", dash.categories),
                  column_config={c: PCT for c in dash.categories})
@@ -151,10 +154,13 @@ with tabs[1]:
     st.dataframe(dash_service.pivot_shares(dash.by_role_group, "role_group", dash.categories),
                  column_config={c: PCT for c in dash.categories})
 with tabs[2]:
+    st.dataframe(dash_service.pivot_shares(dash.by_soc_group, "soc_group", dash.categories).rename(index=soc_label),
+                 column_config={c: PCT for c in dash.categories})
+with tabs[3]:
     weekly = dash_service.pivot_shares(dash.by_week, "week", dash.categories)
     st.line_chart(weekly.drop(columns="n"), x_label="week (Monday, UTC)", y_label="share of threads")
     st.dataframe(weekly, column_config={c: PCT for c in dash.categories})
-with tabs[3]:
+with tabs[4]:
     st.dataframe(dash.frequent_vs_all, hide_index=True,
                  column_config={"share_all": PCT, "share_frequent": PCT})
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from annotator.data.models import CodebookVersion, Thread
-from annotator.roles import role_group
+from annotator.roles import role_group, suggest_soc
 from annotator.services.codebook import CategoryDraft, CodebookDraft, get_version, save_version
 from annotator.services.rounds import SampleResult, create_sampled_round
 
@@ -85,6 +85,7 @@ def make_threads(session: Session, n: int, *, seed: int = 0, **overrides: Any) -
         rows.append(Thread(
             external_id=rec["thread_id"], text=rec["text"], char_count=len(rec["text"]),
             user_id=rec.get("user_id"), role=rec.get("role"), role_group=role_group(rec.get("role")),
+            soc_group=suggest_soc(rec.get("role")),
             department=rec.get("department"),
             created_at=pd.Timestamp(rec["created_at"]).to_pydatetime() if rec.get("created_at") else None,
         ))

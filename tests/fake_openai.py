@@ -21,6 +21,11 @@ Faults, settable at any time: `latency` per answer; `queue_faults([...])`, consu
 "unknown_category", "no_schema" (HTTP 400 like a server without json_schema support);
 or permanently `schema_supported=False` / `json_object_supported=False`.
 In a batch, a `[[batch_error]]` marker in a request's user message puts that request in the error file.
+Batch API limits as the real one: `max_upload_bytes` (200 MB) and `max_batch_requests` (50,000) per input
+file, refused with HTTP 400. `queue_api_faults([...])`, consumed one per files/batches request:
+"drop" (close the connection without an answer), "drop_after" (do the work, then close without an
+answer: a lost response), "500", "timeout" (sleep `slow_seconds`). Batches keep their `metadata`
+and are listed by GET /batches (newest first).
 
 Standalone: `python tests/fake_openai.py --port 8765 --latency 0.2` prints its base URL and serves
 until killed.
@@ -175,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake._route(self, "GET", b"")
 
 
-class _Batch:
+class _Batch:  # noqa: B903
     def __init__(self, batch_id: str, input_file_id: str, endpoint: str) -> None:
         self.id, self.input_file_id, self.endpoint = batch_id, input_file_id, endpoint
         self.status = "validating"
@@ -185,6 +190,7 @@ class _Batch:
         self.output_file_id: str | None = None
         self.error_file_id: str | None = None
         self.counts = {"total": 0, "completed": 0, "failed": 0}
+        self.metadata: dict | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -199,6 +205,7 @@ class _Batch:
             "error_file_id": self.error_file_id,
             "request_counts": dict(self.counts),
             "errors": None,
+            "metadata": self.metadata,
         }
 
 
@@ -227,6 +234,9 @@ class FakeOpenAI:
         self.json_object_supported = json_object_supported
         self.slow_seconds = slow_seconds
         self.answer = answer
+        self.max_upload_bytes = 200_000_000
+        self.max_batch_requests = 50_000
+        self._api_faults: deque[str] = deque()
         self.batch_polls_to_complete = batch_polls_to_complete
         self.batch_delay = batch_delay
         self.requests: deque[Request] = deque(maxlen=keep_requests)  # the latest; counts stay exact
@@ -281,6 +291,11 @@ class FakeOpenAI:
         with self._lock:
             self._faults.extend(faults)
 
+    def queue_api_faults(self, faults: Iterable[str]) -> None:
+        """Append faults, consumed one per files/batches request in order."""
+        with self._lock:
+            self._api_faults.extend(faults)
+
     def count(self, kind: str | None = None) -> int:
         """Requests seen, of one kind ("chat", "files", "file_content", "batches") or all."""
         with self._lock:
@@ -312,6 +327,21 @@ class FakeOpenAI:
             self._chat_http(h, path, body, auth, azure.group(1) if azure else None, query)
             return
         rest = re.sub(r"^/(v1|openai)", "", path)
+        with self._lock:
+            fault = self._api_faults.popleft() if self._api_faults else None
+        if fault == "drop":
+            self._record(path, None, kind="dropped")
+            h.close_connection = True
+            h.connection.shutdown(2)
+            return
+        if fault == "500":
+            self._record(path, None, kind="failed")
+            h.send(500, _error("The server had an error", "server_error"))
+            return
+        if fault == "timeout":
+            time.sleep(self.slow_seconds)
+        if fault == "drop_after":
+            h = _Dropping(h)
         if method == "POST" and rest == "/files":
             self._upload(h, path, body)
         elif method == "GET" and (m := re.fullmatch(r"/files/([^/]+)/content", rest)):
@@ -322,6 +352,12 @@ class FakeOpenAI:
             self._create_batch(h, path, body)
         elif method == "GET" and (m := re.fullmatch(r"/batches/([^/]+)", rest)):
             self._poll_batch(h, path, m.group(1))
+        elif method == "GET" and rest == "/batches":
+            self._record(path, None, kind="batches", action="list")
+            with self._lock:
+                data = [b.as_dict() for b in sorted(self._batches.values(), key=lambda b: b.id, reverse=True)]
+            h.send(200, {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                         "last_id": data[-1]["id"] if data else None, "has_more": False})
         else:
             h.send(404, _error(f"Unknown route {method} {path}", code="not_found"))
 
@@ -439,6 +475,12 @@ class FakeOpenAI:
             return
         data, filename = fields["file"]
         purpose = fields["purpose"][0].decode()
+        if purpose == "batch" and len(data) > self.max_upload_bytes:
+            h.send(400, _error(f"File is too large: {len(data)} bytes, the limit is {self.max_upload_bytes}"))
+            return
+        if purpose == "batch" and len(data.splitlines()) > self.max_batch_requests:
+            h.send(400, _error(f"Too many requests in the file (limit {self.max_batch_requests})"))
+            return
         file_id = self._new_id("file")
         with self._lock:
             self._files[file_id] = (data, purpose, filename or "upload.jsonl")
@@ -470,6 +512,7 @@ class FakeOpenAI:
             h.send(400, _error("completion_window must be 24h"))
             return
         batch = _Batch(self._new_id("batch"), req["input_file_id"], req["endpoint"])
+        batch.metadata = req.get("metadata")
         with self._lock:
             self._batches[batch.id] = batch
         h.send(200, batch.as_dict())
@@ -519,6 +562,20 @@ class FakeOpenAI:
                 setattr(batch, attr, file_id)
         batch.counts = {"total": len(out) + len(err), "completed": len(out), "failed": len(err)}
         batch.status = "completed"
+
+
+class _Dropping:
+    """A handler whose answer is lost: the work is done, then the connection closes without a response."""
+
+    def __init__(self, h: _Handler) -> None:
+        self._h = h
+
+    def send(self, status: int, payload: dict | bytes, headers: dict[str, str] | None = None) -> None:
+        self._h.close_connection = True
+        self._h.connection.shutdown(2)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._h, name)
 
 
 def _offered_names(response_format: dict | None, system: str) -> list[str] | None:

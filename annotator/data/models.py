@@ -7,7 +7,7 @@ version they were made under, so a later version never rewrites an old label.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
@@ -41,7 +41,7 @@ class RoundStatus(str, enum.Enum):
 class Thread(SQLModel, table=True):
     __table_args__ = (
         # covering index of the usage dashboard's cube (migration 0003)
-        Index("ix_thread_dashboard", "department", "role_group", "created_at", "user_id", "role"),
+        Index("ix_thread_dashboard", "department", "role_group", "created_at", "user_id", "role", "soc_group"),
     )
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=200, unique=True, index=True)
@@ -50,10 +50,42 @@ class Thread(SQLModel, table=True):
     truncated: bool = False
     user_id: str | None = Field(default=None, max_length=200, index=True)
     role: str | None = Field(default=None, max_length=200)
-    role_group: str | None = Field(default=None, max_length=40)
+    role_group: str | None = Field(default=None, max_length=40)  # from RoleMapping (or its suggestion), kept current
+    soc_group: str | None = Field(default=None, max_length=10)  # 2018 SOC major group code, e.g. "43-0000"
     department: str | None = Field(default=None, max_length=200, index=True)
-    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), index=True)
+    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), index=True)  # first message
+    last_message_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    user_turns: int | None = None  # user messages assembled (message-level imports; None for thread exports)
     meta: dict | None = Field(default=None, sa_type=JSON)
+
+
+class RoleMapping(SQLModel, table=True):
+    """An admin's decision for one job title: its role group and SOC major group.
+
+    Titles without a row use the suggestion of :mod:`annotator.roles`; threads carry the effective
+    values in ``thread.role_group`` / ``thread.soc_group``, rewritten whenever a row changes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title_key: str = Field(max_length=200, unique=True, index=True)  # normalised title (annotator.roles.title_key)
+    title: str = Field(max_length=200)
+    role_group: str | None = Field(default=None, max_length=40)  # clinician | non-clinician | None (unknown)
+    soc_group: str | None = Field(default=None, max_length=10)
+    updated_by: str = Field(default="", max_length=100)
+    updated_at: datetime = _ts()
+
+
+class RosterEntry(SQLModel, table=True):
+    """One staff member's job (user id -> job title, department) over an optional date range."""
+
+    __table_args__ = (UniqueConstraint("user_id", "start_date", name="uq_roster_user_start"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=200, index=True)
+    job_title: str | None = Field(default=None, max_length=200)
+    department: str | None = Field(default=None, max_length=200)
+    start_date: date | None = None
+    end_date: date | None = None
+    source: str = Field(default="", max_length=200)
+    imported_at: datetime = _ts()
 
 
 class Account(SQLModel, table=True):

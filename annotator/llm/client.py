@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import openai
 
-from annotator.errors import InvalidInput
+from annotator.errors import EndpointError, InvalidInput
 from annotator.llm.prompt import ParsedAnswer, parse_answer, response_format
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class Outcome:
     completion_tokens: int = 0
     attempts: int = 0
     schema_mode: SchemaMode = "json_schema"
+    transport: bool = False  # failed to reach the endpoint (connection, timeout, 408/429/5xx after retries)
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,10 @@ async def classify_messages(
             content, mode = await _ask(client, cfg, messages, category_names, tally)
         except openai.APIError as exc:
             log.warning("LLM request failed: %s after %.2fs", _error_text(exc), time.perf_counter() - started)
+            status = getattr(exc, "status_code", None)
             return Outcome(
                 "failed",
+                transport=isinstance(exc, openai.APIConnectionError) or status in _RETRYABLE_STATUS or (status or 0) >= 500,
                 raw=outcome.raw,
                 error=_error_text(exc),
                 prompt_tokens=tally.prompt_tokens,
@@ -358,6 +361,8 @@ async def _run(
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * concurrency)
     counts = {"items": 0, "ok": 0, "failed": 0, "requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
     started = time.perf_counter()
+    down = {"in_a_row": 0}
+    breaker = max(3, concurrency)  # this many transport failures in a row: the endpoint is down, stop
 
     async def produce() -> None:
         for item in items:
@@ -374,7 +379,11 @@ async def _run(
             counts["requests"] += outcome.attempts
             counts["prompt_tokens"] += outcome.prompt_tokens
             counts["completion_tokens"] += outcome.completion_tokens
+            down["in_a_row"] = down["in_a_row"] + 1 if outcome.transport else 0
             on_result(item_id, outcome)
+            if down["in_a_row"] >= breaker:
+                raise EndpointError(str(client.base_url).rstrip("/"), "classifying threads",
+                                    f"{down['in_a_row']} requests in a row got no answer (last: {outcome.error})")
             if on_progress is not None:
                 on_progress(counts["items"], total)
 

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_COLUMNS = ("username", "display_name", "role", "active", "is_adjudicator", "created_at")
 PROBLEM_COLUMNS = ("row", "field", "reason")
-UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".jsonl", ".ndjson", ".xlsx", ".parquet", ".yaml", ".yml", ".json")
+UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".tsv", ".tsv.gz", ".jsonl", ".jsonl.gz", ".jsonl.bz2",
+                   ".jsonl.xz", ".ndjson", ".xlsx", ".parquet", ".yaml", ".yml", ".json", ".json.gz")
 
 
 # --- rounds -------------------------------------------------------------------------------------
@@ -122,11 +123,69 @@ def _upload_file(filename: str, data: bytes) -> Iterator[Path]:
 
 def import_threads_upload(engine: Engine, filename: str, data: bytes, *, mapping: dict[str, str] | None = None,
                           truncate_at: int = 32_000, strict: bool = False, actor: str,
-                          on_progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import an uploaded thread export (CSV, JSONL, XLSX or Parquet) like `annotator import-threads`."""
+                          on_progress: Callable[[int], None] | None = None, messages: bool = False,
+                          senders: tuple[str | None, str | None, str | None] = (None, None, None),
+                          keep_assistant: bool = False, update_changed: bool = False,
+                          dry_run: bool = False) -> ImportReport:
+    """Import (or, with `dry_run`, preview) an uploaded thread export, message log or conversation file
+    like `annotator import-threads`."""
+    from annotator.importing.messages import MessageOptions, SenderValues
+
+    options = MessageOptions(SenderValues.parse(*senders), keep_assistant)
     with _upload_file(filename, data) as path:
         return import_threads(engine, path, mapping=mapping or None, truncate_at=truncate_at, strict=strict,
-                              actor=actor, on_progress=on_progress)
+                              actor=actor, on_progress=on_progress, messages=messages, options=options,
+                              update_changed=update_changed, dry_run=dry_run)
+
+
+def preview_tables(report: ImportReport) -> dict[str, pd.DataFrame]:
+    """The preview as tables: first rows as stored, skipped rows by reason, changed texts."""
+    sample = pd.DataFrame(report.sample, columns=["row", "thread_id", "text", "char_count", "truncated", "user_id",
+                                                  "role", "role_group", "soc_group", "department", "created_at",
+                                                  "last_message_at", "user_turns"])
+    reasons = pd.DataFrame(list(report.skipped_by_reason().items()), columns=["reason", "rows"])
+    changed = pd.DataFrame(report.changed, columns=["row", "thread_id"])
+    return {"sample": sample, "reasons": reasons, "changed": changed}
+
+
+def import_roster_upload(session: Session, filename: str, data: bytes, *, actor: str):
+    """Import an uploaded staff roster like `annotator import-roster` (commits)."""
+    from annotator.services.roles import import_roster
+
+    with _upload_file(filename, data) as path:
+        return import_roster(session, path, actor=actor)
+
+
+def import_role_mapping_upload(session: Session, filename: str, data: bytes, *, actor: str) -> int:
+    """Import an uploaded role mapping like `annotator import-role-mapping` (commits)."""
+    from annotator.services.roles import import_role_mapping
+
+    with _upload_file(filename, data) as path:
+        return import_role_mapping(session, path, actor=actor)
+
+
+def role_mapping_csv(session: Session) -> bytes:
+    """The role mapping as CSV bytes (formulas neutralised), what `annotator export role-mapping` writes."""
+    import csv
+    import io
+
+    from annotator.reports.common import csv_cell
+    from annotator.services.roles import mapping_frame
+
+    frame = mapping_frame(session)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(frame.columns))
+    for rec in frame.itertuples(index=False, name=None):
+        writer.writerow([csv_cell(v) for v in rec])
+    return buf.getvalue().encode("utf-8")
+
+
+def problems_csv_bytes(report: ImportReport) -> bytes:
+    """The skipped rows as CSV bytes (formulas neutralised)."""
+    from annotator.reports.imports import problems_csv
+
+    return problems_csv(report.problems).encode("utf-8")
 
 
 def problems_frame(report: ImportReport) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -20,7 +21,7 @@ from sqlmodel import Session
 
 from annotator.config import Settings
 from annotator.data.models import Assignment, Category, CodebookVersion, ModelRun, Prediction, Thread, utcnow
-from annotator.errors import InvalidInput, NotFound
+from annotator.errors import EndpointError, InvalidInput, NotFound
 from annotator.llm.client import LLMConfig, Outcome, run_classification
 from annotator.llm.pricing import estimate_cost, estimate_prompt_tokens, load_price_table
 from annotator.llm.prompt import (PROMPT_TEMPLATE_VERSION, CategorySpec, build_messages, category_names as prompt_names,
@@ -51,7 +52,8 @@ def llm_config(settings: Settings, *, model: str | None = None, base_url: str | 
         raise InvalidInput(f"no API key: set {env} in the environment (or use --base-url for a local server)")
     return LLMConfig(provider=provider, model=model or settings.llm_model, base_url=base, api_key=key,
                      azure_endpoint=settings.azure_endpoint, azure_deployment=settings.azure_deployment,
-                     api_version=settings.azure_api_version, timeout=settings.llm_timeout)
+                     api_version=settings.azure_api_version, timeout=settings.llm_timeout,
+                     max_retries=settings.llm_max_retries)
 
 
 def prompt_text(session: Session, *, thread_external_id: str, version: int | None = None) -> str:
@@ -260,16 +262,26 @@ def classify_llm(engine: Engine, cfg: LLMConfig, *, round_name: str | None = Non
 
     stats = None
     if plan.to_request:
+        unreached: list[tuple[int, str, Outcome]] = []  # stored only if the endpoint did not go down
         with engine.connect() as conn:  # one connection for the run's writes: each answer is still its own commit
 
             def on_result(item_id: str, outcome: Outcome) -> None:
                 tid = int(item_id)
+                if outcome.transport:
+                    unreached.append((tid, keys.pop(tid), outcome))
+                    return
                 _store_outcome(conn, run.id, tid, keys.pop(tid), outcome)
 
-            stats = run_classification(_messages_stream(engine, plan.to_request, specs, cfg.model, keys), cfg,
-                                       category_names=names, concurrency=concurrency, on_result=on_result,
-                                       on_progress=on_progress, total=len(plan.to_request),
-                                       client_factory=client_factory)
+            try:
+                stats = run_classification(_messages_stream(engine, plan.to_request, specs, cfg.model, keys), cfg,
+                                           category_names=names, concurrency=concurrency, on_result=on_result,
+                                           on_progress=on_progress, total=len(plan.to_request),
+                                           client_factory=client_factory)
+            except EndpointError as exc:  # the run stays open; threads without an answer are asked on resume
+                raise exc.with_hint(f"answers so far are stored: run the same command again to resume run {run.id}") \
+                    from None
+            for tid, key, outcome in unreached:
+                _store_outcome(conn, run.id, tid, key, outcome)
     done = _finish(engine, run.id, model=cfg.model, batch=False, price_table=price_table,
                    requests=stats.requests if stats else 0, actor=actor)
     return RunSummary(run.id, plan.n_threads, plan.n_cached, len(plan.to_request), stats.ok if stats else 0,
@@ -279,12 +291,19 @@ def classify_llm(engine: Engine, cfg: LLMConfig, *, round_name: str | None = Non
 
 def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = None, version: int | None = None,
                    limit: int | None = None, retry_failed: bool = False, price_table: str | None = None,
-                   actor: str = "cli", wait: bool = True, poll_seconds: float = 30.0, client_sync=None) -> RunSummary:
+                   actor: str = "cli", wait: bool = True, poll_seconds: float = 30.0, client_sync=None,
+                   max_batch_bytes: int | None = None, max_batch_requests: int | None = None) -> RunSummary:
     """Classify through the Batch API (half price). Resumable: the batch ids are stored on the run, and
     running the same command again polls them instead of submitting again.
 
     A thread a finished batch has no result for (an expired, failed or cancelled batch) is stored failed,
-    so every thread of the run has a prediction and `retry_failed` asks again for it."""
+    so every thread of the run has a prediction and `retry_failed` asks again for it.
+
+    Input files are split by request count and by bytes (``max_batch_bytes``, default 90% of the Batch
+    API's 200 MB) and submitted one after another. Each part is recorded (with a random tag, sent as
+    batch metadata) before its batch is created, so a run killed or cut off between the two finds its
+    batch again instead of paying twice. A lost connection, a timeout or an HTTP error raises one
+    EndpointError line saying how to resume."""
     from annotator.llm import batch as batch_api
     from annotator.llm.client import make_sync_client
 
@@ -300,32 +319,67 @@ def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = N
     hasher = prompt_hasher(cfg.model, specs)
     params = dict(run.params or {})
     batches: list[dict] = params.get("batches", [])
-    pending_ids = set(plan.to_request) - {int(t) for b in batches for t in b.get("threads", [])}
-    keys: dict[int, str] = {}
-    ids = sorted(pending_ids)
-    for start in range(0, len(ids), batch_api.MAX_REQUESTS_PER_BATCH):
-        chunk = ids[start:start + batch_api.MAX_REQUESTS_PER_BATCH]
-        jsonl = batch_api.build_batch_jsonl(_messages_stream(engine, chunk, specs, cfg.model, keys), cfg, names)
-        batch_id = batch_api.submit_batch(client_sync, jsonl)
-        batches.append({"id": batch_id, "threads": chunk, "ingested": False})
+
+    def save(**values) -> None:
         params["batches"] = batches
         with engine.begin() as conn:
-            conn.execute(update(ModelRun).where(ModelRun.id == run.id).values(params=params, status="batch_pending",
-                                                                                 batch_id=batch_id))
+            conn.execute(update(ModelRun).where(ModelRun.id == run.id).values(params=dict(params), **values))
+
+    hint = (f"nothing was lost: run the same command again to resume run {run.id} (submitted batches are polled, "
+            "not sent again)")
+    try:
+        # a part recorded before its batch was created: find it by its tag, or send it again
+        unknown = [b for b in batches if not b.get("id")]
+        for b in unknown:
+            found = batch_api.find_batch(client_sync, "annotator_part", b["tag"])
+            if found:
+                b["id"] = found
+            else:
+                batches.remove(b)
+        if unknown:
+            save()
+        pending_ids = set(plan.to_request) - {int(t) for b in batches for t in b.get("threads", [])}
+        keys: dict[int, str] = {}
+        ids = sorted(pending_ids)
+        for part_ids, jsonl in batch_api.split_batches(_messages_stream(engine, ids, specs, cfg.model, keys), cfg, names,
+                                                        max_requests=max_batch_requests, max_bytes=max_batch_bytes):
+            part = {"id": None, "tag": uuid.uuid4().hex, "threads": [int(t) for t in part_ids], "ingested": False}
+            batches.append(part)
+            save(status="batch_pending")
+            try:
+                part["id"] = batch_api.submit_batch(client_sync, jsonl, metadata={"annotator_run": str(run.id),
+                                                                                  "annotator_part": part["tag"]})
+            except EndpointError as exc:
+                if exc.what != "creating a batch":
+                    raise
+                part["id"] = batch_api.find_batch(client_sync, "annotator_part", part["tag"])  # created, answer lost?
+                if not part["id"]:
+                    raise
+            save(status="batch_pending", batch_id=part["id"])
+            log.info("run %d: batch %s holds %d threads (%d bytes)", run.id, part["id"], len(part_ids), len(jsonl))
+    except EndpointError as exc:
+        raise exc.with_hint(hint) from None
     ok = failed = 0
     while True:
         pending = False
         for b in batches:
+            try:
+                info = batch_api.get_batch(client_sync, b["id"]) if not b.get("ingested") else None
+            except EndpointError as exc:
+                raise exc.with_hint(hint) from None
             if b.get("ingested"):
                 continue
-            info = batch_api.get_batch(client_sync, b["id"])
             if info.status not in batch_api.TERMINAL_STATUSES:
                 pending = True
                 continue
             with Session(engine) as s:
                 texts = dict(s.execute(select(Thread.id, Thread.text).where(Thread.id.in_(b["threads"]))).all())
                 have = set(s.execute(select(Prediction.thread_id).where(Prediction.run_id == run.id)).scalars())
-            for custom_id, outcome in batch_api.iter_batch_results(client_sync, info, names):
+            try:
+                results = list(batch_api.iter_batch_results(client_sync, info, names))
+            except EndpointError as exc:
+                raise exc.with_hint(hint) from None
+            for custom_id, outcome in results:
                 tid = int(custom_id)
                 if tid in have or tid not in texts:
                     continue

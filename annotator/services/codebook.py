@@ -41,51 +41,92 @@ class CodebookDraft:
     renames: dict[str, str] = field(default_factory=dict)
 
 
+def _text_field(path: Path, i: int, item: dict, name: str, *, required: bool = False) -> str:
+    """A category's text field: a string (a number is accepted for anything but the name), no NUL."""
+    value = item.get(name)
+    if value is None:
+        if required:
+            raise InvalidRow(path.name, i, name, "category without a name")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or (name == "name" and not isinstance(value, str)):
+        raise InvalidRow(path.name, i, name, f"must be text, not {_kind(value)}")
+    text = str(value).strip()
+    if "\x00" in text:
+        raise InvalidRow(path.name, i, name, "contains a NUL character (0x00), which cannot be stored")
+    if required and not text:
+        raise InvalidRow(path.name, i, name, "category without a name")
+    if name != "definition" and len(text) > 200:
+        raise InvalidRow(path.name, i, name, "longer than 200 characters")
+    return text
+
+
+def _kind(value) -> str:
+    return {dict: "a mapping", list: "a list", bool: "true/false"}.get(type(value), f"a {type(value).__name__}")
+
+
 def parse_codebook(path: Path | str) -> CodebookDraft:
-    """Read and validate a codebook file (YAML or JSON, the format `export-codebook` writes)."""
+    """Read and validate a codebook file (YAML or JSON, the format `export-codebook` writes).
+
+    Checked before parsing: the file size (``MAX_CODEBOOK_BYTES``); while parsing: YAML aliases
+    (a safe loader refusing an alias bomb). Every field must have its type: names and definitions
+    are text, examples a list of text, ``active`` true or false."""
+    from annotator.importing.sources import MAX_CODEBOOK_BYTES, check_small_file, safe_yaml_load
+
     path = Path(path)
-    if not path.exists():
-        raise InvalidInput(f"{path}: no such file")
+    check_small_file(path, MAX_CODEBOOK_BYTES, "a codebook")
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else safe_yaml_load(text, name=path.name)
     except UnicodeDecodeError:
         raise InvalidInput(f"{path.name}: not UTF-8 text; re-save it as UTF-8") from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None) or getattr(exc, "lineno", None)
         where = f" at line {line + 1 if hasattr(exc, 'problem_mark') else line}" if line is not None else ""
         raise InvalidInput(f"{path.name}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}{where}") from None
+    except RecursionError:
+        raise InvalidInput(f"{path.name}: nested too deeply to be a codebook") from None
     if not isinstance(data, dict) or not isinstance(data.get("categories"), list) or not data["categories"]:
         raise InvalidInput(f"{path.name}: expected a mapping with a non-empty 'categories' list")
+    if len(data["categories"]) > 200:
+        raise InvalidInput(f"{path.name}: {len(data['categories'])} categories is over the limit of 200")
     cats: list[CategoryDraft] = []
     seen: set[str] = set()
     for i, item in enumerate(data["categories"], start=1):
         if not isinstance(item, dict):
             raise InvalidRow(path.name, i, None, "each category must be a mapping with at least 'name'")
-        name = str(item.get("name") or "").strip()
-        if not name:
-            raise InvalidRow(path.name, i, "name", "category without a name")
+        unknown = set(item) - set(CATEGORY_FIELDS) - {"active"}
+        if unknown:
+            raise InvalidRow(path.name, i, str(sorted(map(str, unknown))[0]),
+                             f"unknown field; fields are {', '.join(CATEGORY_FIELDS)}")
+        name = _text_field(path, i, item, "name", required=True)
         if name.lower() in seen:
             raise InvalidRow(path.name, i, "name", f"duplicate category '{name}'")
         seen.add(name.lower())
         examples = item.get("examples") or []
         if isinstance(examples, str):
             examples = [examples]
-        if not isinstance(examples, list) or not all(isinstance(e, (str, int, float)) for e in examples):
-            raise InvalidRow(path.name, i, "examples", "examples must be a list of strings")
-        unknown = set(item) - set(CATEGORY_FIELDS) - {"active"}
-        if unknown:
-            raise InvalidRow(path.name, i, sorted(unknown)[0], f"unknown field; fields are {', '.join(CATEGORY_FIELDS)}")
+        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+            raise InvalidRow(path.name, i, "examples", "examples must be a list of text (quote numbers)")
+        if any("\x00" in e for e in examples):
+            raise InvalidRow(path.name, i, "examples", "contains a NUL character (0x00), which cannot be stored")
+        active = item.get("active", True)
+        if not isinstance(active, bool):
+            raise InvalidRow(path.name, i, "active", f"must be true or false, not {active!r}"[:120])
         cats.append(CategoryDraft(
-            name=name, definition=str(item.get("definition") or "").strip(),
-            examples=[str(e).strip() for e in examples if str(e).strip()],
-            medhelm_category=str(item.get("medhelm_category") or "").strip(),
-            medhelm_subcategory=str(item.get("medhelm_subcategory") or "").strip(),
-            active=bool(item.get("active", True)),
+            name=name, definition=_text_field(path, i, item, "definition"),
+            examples=[e.strip() for e in examples if e.strip()],
+            medhelm_category=_text_field(path, i, item, "medhelm_category"),
+            medhelm_subcategory=_text_field(path, i, item, "medhelm_subcategory"),
+            active=active,
         ))
     renames = data.get("renames") or {}
-    if not isinstance(renames, dict):
-        raise InvalidInput(f"{path.name}: 'renames' must map old category names to new ones")
+    if not isinstance(renames, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in renames.items()):
+        raise InvalidInput(f"{path.name}: 'renames' must map old category names to new ones (text to text)")
+    for key in ("name", "note"):
+        if data.get(key) is not None and not isinstance(data[key], (str, int, float)):
+            raise InvalidInput(f"{path.name}: '{key}' must be text, not {_kind(data[key])}")
+        if "\x00" in str(data.get(key) or ""):
+            raise InvalidInput(f"{path.name}: '{key}' contains a NUL character (0x00), which cannot be stored")
     return CodebookDraft(name=str(data.get("name") or path.stem), note=str(data.get("note") or ""),
                          categories=cats, renames={str(k): str(v) for k, v in renames.items()})
 

@@ -57,7 +57,7 @@ NO_ROLE = "(none)"
 UNMAPPED = "Unmapped"
 CLINICAL_MEDHELM = "Clinical Decision Support"
 OTHER_CATEGORY = "Other"
-CUBE_DIMS = ("department", "role_group", "role", "day", "frequent")
+CUBE_DIMS = ("department", "role_group", "role", "soc_group", "day", "frequent")
 _CHUNK = 5000
 
 
@@ -79,11 +79,12 @@ class Filters:
     roles: tuple[str, ...] = ()
     role_groups: tuple[str, ...] = ()
     frequent_only: bool = False
+    soc_groups: tuple[str, ...] = ()  # 2018 SOC major group codes ("43-0000"); "unknown" for none
 
     def __post_init__(self) -> None:
         if self.start and self.end and self.start > self.end:
             raise InvalidInput(f"the date range starts ({self.start}) after it ends ({self.end})")
-        for name in ("departments", "roles", "role_groups"):
+        for name in ("departments", "roles", "role_groups", "soc_groups"):
             object.__setattr__(self, name, tuple(sorted(set(getattr(self, name) or ()))))
 
     def describe(self) -> str:
@@ -92,7 +93,7 @@ class Filters:
         if self.start or self.end:
             parts.append(f"{self.start or 'first thread'} to {self.end or 'last thread'}")
         for label, values in (("departments", self.departments), ("roles", self.roles),
-                              ("role groups", self.role_groups)):
+                              ("role groups", self.role_groups), ("SOC groups", self.soc_groups)):
             if values:
                 parts.append(f"{label}: {', '.join(values)}")
         if self.frequent_only:
@@ -173,7 +174,7 @@ def _frequent_users():
 def _dimensions(dialect: str) -> list[ColumnElement]:
     """SQL expressions of ``CUBE_DIMS``, in order."""
     return [func.coalesce(Thread.department, NO_DEPARTMENT), func.coalesce(Thread.role_group, UNKNOWN_GROUP),
-            func.coalesce(Thread.role, NO_ROLE), period_expr(dialect, "D"), case((Thread.user_id.in_(_frequent_users()), 1), else_=0)]
+            func.coalesce(Thread.role, NO_ROLE), func.coalesce(Thread.soc_group, UNKNOWN_GROUP), period_expr(dialect, "D"), case((Thread.user_id.in_(_frequent_users()), 1), else_=0)]
 
 
 def _utc_midnight(d: date) -> datetime:
@@ -196,6 +197,12 @@ def filter_clauses(filters: Filters) -> list[ColumnElement]:
         parts = [Thread.role_group.in_(known)] if known else []
         if UNKNOWN_GROUP in filters.role_groups:
             parts.append(Thread.role_group.is_(None))
+        out.append(or_(*parts))
+    if filters.soc_groups:
+        known = [g for g in filters.soc_groups if g != UNKNOWN_GROUP]
+        parts = [Thread.soc_group.in_(known)] if known else []
+        if UNKNOWN_GROUP in filters.soc_groups:
+            parts.append(Thread.soc_group.is_(None))
         out.append(or_(*parts))
     if filters.frequent_only:
         out.append(Thread.user_id.in_(_frequent_users()))
@@ -230,6 +237,8 @@ def data_version(session: Session, run_id: int | None) -> tuple:
     """A cheap fingerprint of what :func:`model_cube` reads (changes when threads or the run's
     predictions are added or the run finishes), to key caches on."""
     threads = session.execute(select(func.count(), func.max(Thread.id)).select_from(Thread)).one()
+    revision = session.get(Setting, "threads_revision")  # bumped when roster/role mapping/--update change threads
+    threads = (*threads, revision.value if revision is not None else "")
     run = None
     if run_id is not None:
         last = session.execute(select(func.max(Prediction.id)).where(Prediction.run_id == run_id)).scalar()
@@ -277,6 +286,8 @@ def filter_cube(cube: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         keep &= cube["role_group"].isin(filters.role_groups)
     if filters.roles:
         keep &= cube["role"].isin(filters.roles)
+    if filters.soc_groups:
+        keep &= cube["soc_group"].isin(filters.soc_groups)
     if filters.frequent_only:
         keep &= cube["frequent"] == 1
     return cube[keep]
@@ -297,7 +308,7 @@ def _frequent_flags(session: Session, user_ids: set[str]) -> set[str]:
 def _consensus_delta(session: Session, basis: LabelBasis, filters: Filters) -> pd.DataFrame:
     """Per consensus thread in the filter: -1 at its model cell (category None if no ok prediction),
     +1 at its consensus cell. Columns ``CUBE_DIMS, category, n_model, n_consensus``."""
-    dims = _dimensions(session.get_bind().dialect.name)[:4]  # the frequent flag is computed below
+    dims = _dimensions(session.get_bind().dialect.name)[:5]  # the frequent flag is computed below
     where = filter_clauses(replace(filters, frequent_only=False))
     rows = []
     ids = sorted(basis.consensus)
@@ -312,12 +323,12 @@ def _consensus_delta(session: Session, basis: LabelBasis, filters: Filters) -> p
         rows.extend(session.execute(stmt.where(Thread.id.in_(chunk), *where)).all())
     frequent = _frequent_flags(session, {r[1] for r in rows if r[1] is not None})
     delta: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for tid, user, department, group, role, day, model in rows:
+    for tid, user, department, group, role, soc, day, model in rows:
         flag = int(user in frequent)
         if filters.frequent_only and not flag:
             continue
-        delta[(department, group, role, day, flag, model)][0] -= 1
-        delta[(department, group, role, day, flag, basis.consensus[tid])][1] += 1
+        delta[(department, group, role, soc, day, flag, model)][0] -= 1
+        delta[(department, group, role, soc, day, flag, basis.consensus[tid])][1] += 1
     return pd.DataFrame([(*k, m, c) for k, (m, c) in delta.items()],
                         columns=[*CUBE_DIMS, "category", "n_model", "n_consensus"])
 
@@ -469,6 +480,7 @@ class Dashboard:
     distribution: pd.DataFrame
     by_department: pd.DataFrame
     by_role_group: pd.DataFrame
+    by_soc_group: pd.DataFrame
     by_week: pd.DataFrame
     frequent_vs_all: pd.DataFrame
     offtopic: dict[str, Any]
@@ -504,7 +516,7 @@ def build_dashboard(session: Session, *, run_id: int | None, filters: Filters | 
     codebook = codebook_frame(session, basis.renames)
     eff = effective_cube(session, basis, filters, cube)
     labelled = eff[eff["category"].notna()].assign(week=lambda f: period_of(f["day"], "W").fillna("(no date)"))
-    labelled = labelled.groupby(["department", "role_group", "week", "frequent", "category"], sort=False)[
+    labelled = labelled.groupby(["department", "role_group", "soc_group", "week", "frequent", "category"], sort=False)[
         ["n", "n_consensus", "n_model"]].sum().reset_index()  # days -> weeks: a smaller frame for the breakdowns
     run = session.get(ModelRun, run_id) if run_id is not None else None
     dist = distribution_from(labelled, codebook)
@@ -512,7 +524,8 @@ def build_dashboard(session: Session, *, run_id: int | None, filters: Filters | 
         run_id=run_id, run_name=f"{run.backend}:{run.model}" if run else "", filters=filters,
         n_threads=int(eff["n"].sum()), n_consensus=int(labelled["n_consensus"].sum()),
         n_model=int(labelled["n_model"].sum()), n_pending=basis.n_pending, distribution=dist, by_department=breakdown(labelled, "department"),
-        by_role_group=breakdown(labelled, "role_group"), by_week=breakdown(labelled, "week"),
+        by_role_group=breakdown(labelled, "role_group"), by_soc_group=breakdown(labelled, "soc_group"),
+        by_week=breakdown(labelled, "week"),
         frequent_vs_all=frequent_vs_all(labelled), offtopic=offtopic_share(labelled, codebook),
         clinical_from_nonclinical=clinical_from_nonclinical(labelled, codebook), categories=list(dist["category"]),
     )
@@ -529,7 +542,9 @@ def filter_options(session: Session, cube: pd.DataFrame | None = None) -> dict[s
         departments = sorted(d for d in cube["department"].unique() if d != NO_DEPARTMENT)
         roles = sorted(r for r in cube["role"].unique() if r != NO_ROLE)
         first, last = (date.fromisoformat(days.min()), date.fromisoformat(days.max())) if len(days) else (None, None)
-        return {"departments": departments, "roles": roles, "role_groups": groups, "first": first, "last": last}
+        socs = sorted(cube["soc_group"].unique(), key=lambda c: (c == UNKNOWN_GROUP, c))
+        return {"departments": departments, "roles": roles, "role_groups": groups, "soc_groups": socs, "first": first,
+                "last": last}
     roles = [r for (r,) in session.execute(select(Thread.role).where(Thread.role.is_not(None)).distinct()
                                            .order_by(Thread.role)).all()]
     departments = [d for (d,) in session.execute(select(Thread.department).where(Thread.department.is_not(None))
@@ -537,7 +552,9 @@ def filter_options(session: Session, cube: pd.DataFrame | None = None) -> dict[s
     first = session.execute(select(func.min(Thread.created_at))).scalar()  # two queries: each is one index probe
     last = session.execute(select(func.max(Thread.created_at))).scalar()
     as_date = lambda v: None if v is None else pd.Timestamp(v).date()  # noqa: E731
-    return {"departments": departments, "roles": roles, "role_groups": groups, "first": as_date(first),
+    socs = sorted({s or UNKNOWN_GROUP for (s,) in session.execute(select(Thread.soc_group).distinct()).all()},
+                  key=lambda c: (c == UNKNOWN_GROUP, c))
+    return {"departments": departments, "roles": roles, "role_groups": groups, "soc_groups": socs, "first": as_date(first),
             "last": as_date(last)}
 
 
@@ -602,7 +619,8 @@ def export_csv(dash: Dashboard) -> bytes:
     """Every aggregate in one tidy CSV: ``table, group, category, n, share`` (no thread text)."""
     frames = [dash.distribution.assign(table="distribution", group="all")[["table", "group", "category", "n", "share"]]]
     for table, frame, by in (("by_department", dash.by_department, "department"),
-                             ("by_role_group", dash.by_role_group, "role_group"), ("by_week", dash.by_week, "week")):
+                             ("by_role_group", dash.by_role_group, "role_group"),
+                             ("by_soc_group", dash.by_soc_group, "soc_group"), ("by_week", dash.by_week, "week")):
         frames.append(frame.rename(columns={by: "group"}).assign(table=table)[["table", "group", "category", "n", "share"]])
     fv = dash.frequent_vs_all
     frames.append(fv.assign(table="frequent_users", group="frequent")
@@ -633,7 +651,8 @@ def export_html(dash: Dashboard, *, title: str = "Chat tool usage") -> str:
 
     sections = []
     for label, frame, by in (("By department", dash.by_department, "department"),
-                             ("By role group", dash.by_role_group, "role_group"), ("By week", dash.by_week, "week")):
+                             ("By role group", dash.by_role_group, "role_group"),
+                             ("By SOC major group", dash.by_soc_group, "soc_group"), ("By week", dash.by_week, "week")):
         wide = pivot_shares(frame, by, dash.categories).reset_index() if len(frame) else frame
         sections.append(f"<h2>{e(label)}</h2>" + table(wide, [c for c in wide.columns if c not in (by, "n")]))
     dist = dash.distribution

@@ -214,7 +214,16 @@ def import_labels(session: Session, path: Path | str, *, round_name: str, actor:
                 problems.append((i, "thread_id", f"thread '{tid[:60]}' labeled twice by '{reviewer}' (first at row {seen[key]})"))
             else:
                 seen[key] = i
-    unsure = df["unsure"].map(_truthy) if "unsure" in df.columns else pd.Series(False, index=df.index)
+    for col in df.columns:  # PostgreSQL text cannot hold NUL; SQLite would store it silently
+        for i in df.index[df[col].map(lambda v: isinstance(v, str) and "\x00" in v)]:
+            problems.append((int(i) + 2, col, "contains a NUL character (0x00), which cannot be stored"))
+    unsure = pd.Series(False, index=df.index)
+    if "unsure" in df.columns:
+        parsed = df["unsure"].map(_boolean)
+        for i in df.index[parsed.isna()]:
+            problems.append((int(i) + 2, "unsure", f"'{str(df.at[i, 'unsure'])[:20]}' is not true or false; use "
+                                                   "true/false, yes/no, 1/0 or leave it empty"))
+        unsure = parsed.fillna(False).astype(bool)
     seconds = None
     if "seconds_spent" in df.columns:
         seconds = pd.to_numeric(df["seconds_spent"].replace("", None), errors="coerce")
@@ -316,3 +325,17 @@ def round_progress(session: Session, round_name: str) -> list[ReviewerProgress]:
     done = dict(session.execute(select(Account.username, func.count()).select_from(Label).join(Account, Account.id == Label.reviewer_id)
                                 .where(Label.round_id == rnd.id).group_by(Account.username)).all())
     return [ReviewerProgress(r, int(assigned.get(r, 0)), int(done.get(r, 0))) for r in sorted(assigned)]
+
+
+_TRUE = {"1", "true", "yes", "y", "t", "x", "unsure"}
+_FALSE = {"", "0", "false", "no", "n", "f"}
+
+
+def _boolean(value) -> bool | None:
+    """True/False for the usual spellings of a spreadsheet boolean; None for anything else ('maybe')."""
+    text = str(value or "").strip().casefold()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None

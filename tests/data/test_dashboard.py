@@ -194,7 +194,7 @@ def test_exports(session, corpus):
     png = d.figure1_png(dash.distribution)
     assert png.startswith(b"\x89PNG")
     csv = pd.read_csv(io.BytesIO(d.export_csv(dash)))
-    assert set(csv["table"]) == {"distribution", "by_department", "by_role_group", "by_week", "frequent_users"}
+    assert set(csv["table"]) == {"distribution", "by_department", "by_role_group", "by_soc_group", "by_week", "frequent_users"}
     assert csv.query("table == 'distribution' and category == 'Email'")["n"].item() == 5
     page = d.export_html(dash, title="Usage <test>")
     assert page.startswith("<!DOCTYPE html>") and "data:image/png;base64," in page

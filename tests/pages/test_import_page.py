@@ -60,7 +60,7 @@ def test_importing_the_same_file_twice_adds_nothing(page, db):
 def test_column_mapping_and_truncation(page, db):
     frame = thread_frame(2, seed=5).rename(columns={"thread_id": "id", "text": "prompt"})
     frame.loc[0, "prompt"] = "x" * 500
-    page.file_uploader(key="import.file").set_value(("mapped.csv", _csv(frame), "text/csv"))
+    page.file_uploader(key="import.file").set_value(("mapped.csv", _csv(frame), "text/csv")).run()  # a rerun, as a browser
     page.text_input(key="import.map.thread_id").input("id")
     page.text_input(key="import.map.text").input("prompt")
     page.number_input(key="import.truncate").set_value(100)

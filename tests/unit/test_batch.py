@@ -178,3 +178,39 @@ def test_token_estimate_is_four_characters_per_token():
     assert [estimate_tokens(t) for t in ("", "abc", "abcd", "abcde")] == [0, 1, 1, 2]
     messages = [{"role": "system", "content": "x" * 40}, {"role": "user", "content": "y" * 8}]
     assert estimate_prompt_tokens(messages) == 10 + 4 + 2 + 4
+
+
+def _default_codebook_items(n: int) -> list[tuple[str, list[dict]]]:
+    """`n` requests with the default codebook's prompt and the synthetic corpus' thread texts."""
+    import pandas as pd
+
+    from annotator.config import SAMPLE_DATA
+    from annotator.services.codebook import parse_codebook
+
+    draft = parse_codebook(SAMPLE_DATA / "codebook.yaml")
+    specs = [CategorySpec(c.name, c.definition, c.examples) for c in draft.categories]
+    texts = pd.read_csv(SAMPLE_DATA / "threads.csv", usecols=["text"])["text"].tolist()
+    return [(str(i), build_messages(specs, texts[i % len(texts)])) for i in range(n)]
+
+
+def test_the_study_corpus_with_the_default_codebook_splits_into_files_under_the_limit():
+    """30,503 threads x ~8 KB of default-codebook prompt is ~320 MB, over one file's 200 MB: checked at a tenth
+    of the scale (3,051 requests against a tenth of the byte limit), the same arithmetic."""
+    items = _default_codebook_items(3_051)
+    limit = int(B.MAX_BATCH_BYTES * B.BATCH_BYTE_MARGIN) // 10
+    parts = list(B.split_batches(items, LLMConfig(api_key="k"), NAMES, max_bytes=limit))
+    sizes = [len(data) for _ids, data in parts]
+    assert len(parts) == 2 and all(size <= limit for size in sizes)
+    assert sum(sizes) > limit  # one file would not have done
+    ids = [i for part_ids, _ in parts for i in part_ids]
+    assert ids == [str(i) for i in range(3_051)]  # every request once, in order
+    per_request = sum(sizes) / len(ids)
+    assert 6_000 < per_request < 14_000  # the default codebook's prompt is the bulk of each request
+
+
+def test_a_split_respects_the_request_count_too():
+    parts = list(B.split_batches(items({str(i): "email" for i in range(7)}), LLMConfig(api_key="k"), NAMES,
+                                 max_requests=3))
+    assert [len(ids) for ids, _ in parts] == [3, 3, 1]
+    with pytest.raises(InvalidInput, match="its request alone"):
+        list(B.split_batches(items({"big": "x" * 5000}), LLMConfig(api_key="k"), NAMES, max_bytes=1000))

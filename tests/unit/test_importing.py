@@ -156,3 +156,15 @@ def test_malformed_csv_gives_a_clean_report_or_a_user_error(fuzz_engine, data, s
     assert all(p.row >= 2 for p in report.problems)
     if strict:
         assert report.skipped == 0
+
+
+def test_other_sheets_of_a_workbook_are_named_in_a_note(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        thread_frame(3, seed=1).to_excel(writer, sheet_name="Threads", index=False)
+        thread_frame(2, seed=2).to_excel(writer, sheet_name="Old", index=False)
+    ids, state = read_all(path)
+    assert len(ids) == 3
+    assert state.info.notes == ["only the first sheet 'Threads' was read; 1 other sheet ignored ('Old')"]
