@@ -80,24 +80,32 @@ def neyman_allocation(sizes: Sequence[int], spreads: Sequence[float], total: int
 def confusion_estimate(
     stratum_sizes: Sequence[int],
     labelled: np.ndarray,
+    own_category: Sequence[int | None] | None = None,
     *,
     prior_accuracy: float = PRIOR_ACCURACY,
     prior_weight: float = PRIOR_WEIGHT,
 ) -> np.ndarray:
-    """P(human = k | model = h), H x K, shrunk toward the prior (see the module docstring).
+    """P(human = k | model stratum h), H x K, shrunk toward the prior (see the module docstring).
 
-    ``labelled[h, k]`` counts labelled threads with model label h and human label k (H x K, the
-    first K strata are the categories in the same order; extra strata, e.g. failed predictions,
-    get a prior of the model's shares).
+    ``labelled[h, k]`` counts labelled threads in stratum h with human label k; ``own_category[h]``
+    is the category stratum h's model label names (None: none, e.g. failed predictions); by default
+    stratum h names category h. The prior puts ``prior_accuracy`` on that category and spreads the
+    rest like the model's shares over the strata.
     """
     sizes = np.asarray(stratum_sizes, dtype=float)
     x = np.asarray(labelled, dtype=float)
     H, K = x.shape
-    shares = sizes[:K] / max(sizes[:K].sum(), 1.0)
-    prior = np.tile(shares, (H, 1)) * (1 - prior_accuracy)
-    prior[np.arange(min(H, K)), np.arange(min(H, K))] += prior_accuracy
-    prior[K:] = shares
-    prior /= prior.sum(axis=1, keepdims=True)
+    own = list(range(H)) if own_category is None else list(own_category)
+    shares = np.zeros(K)
+    for h, k in enumerate(own):
+        if k is not None and k < K:
+            shares[k] += sizes[h]
+    shares = shares / shares.sum() if shares.sum() > 0 else np.full(K, 1.0 / K)
+    prior = np.tile(shares, (H, 1))
+    for h, k in enumerate(own):
+        if k is not None and k < K:
+            prior[h] *= 1 - prior_accuracy
+            prior[h, k] += prior_accuracy
     return (x + prior_weight * prior) / (x.sum(axis=1, keepdims=True) + prior_weight)
 
 
@@ -117,11 +125,13 @@ def plan_sample_size(
     width: float,
     level: float = 0.95,
     floor: int = 2,
+    own_category: Sequence[int | None] | None = None,
 ) -> dict[str, Any]:
     """Human labels needed so the ``level`` interval on one category's share has full ``width``.
 
-    ``stratum_sizes`` are the corpus counts per model label (the first K in category order, extra
-    strata after); ``confusion`` is P(human | model) (see :func:`confusion_estimate`).
+    ``stratum_sizes`` are the corpus counts per model stratum; ``confusion`` is P(human | model)
+    (H x K, see :func:`confusion_estimate`); ``own_category[h]`` the category stratum h's model
+    label names (default: stratum h names category h).
 
     Returns ``{"srs": n, "stratified_neyman": n, "stratified_proportional": n, "N", "share",
     "sd_srs", "assumptions"}``; each n is the smallest integer meeting the width (at most N), the
@@ -141,9 +151,8 @@ def plan_sample_size(
     z = NormalDist().inv_cdf(0.5 + level / 2)
     V = (width / (2 * z)) ** 2
     # simple random sample, difference estimator: r = 1[human=k] - 1[model=k]
-    own = np.zeros(len(W))
-    if category < len(W):
-        own[category] = 1.0
+    names = list(range(len(W))) if own_category is None else list(own_category)
+    own = np.array([1.0 if k == category else 0.0 for k in names])
     mean_r = float(W @ (p[:, category] - own))
     mean_r2 = float(W @ np.where(own > 0, 1 - p[:, category], p[:, category]))
     var_r = max(mean_r2 - mean_r**2, 0.0)
