@@ -230,6 +230,7 @@ def prevalence_table(result: dict[str, Any]) -> pd.DataFrame:
     for cat, r in result["categories"].items():
         ci = r["ci"] or [None, None]
         rows.append({"category": cat, "model_share": r["naive_share"], "corrected_share": r["corrected_share"],
-                     "ci_low": ci[0], "ci_high": ci[1], "n_human_in_sample": r["n_sample_human"]})
+                     "ci_low": ci[0], "ci_high": ci[1], "upper_bound": r.get("upper_bound"),
+                     "n_human_in_sample": r["n_sample_human"]})
     return pd.DataFrame(rows, columns=["category", "model_share", "corrected_share", "ci_low", "ci_high",
-                                       "n_human_in_sample"])
+                                       "upper_bound", "n_human_in_sample"])
