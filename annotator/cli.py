@@ -263,14 +263,16 @@ def report():
 @click.option("--out", type=click.Path(path_type=Path), help="Output file (default: standard output).")
 @click.option("--boot", "n_boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (stored in the report).")
+@click.option("--interval", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True,
+              help="Bootstrap interval: bias-corrected and accelerated, or plain percentile.")
 @pass_ctx
-def report_agreement(c: Context, rounds, fmt, out, n_boot, seed):
+def report_agreement(c: Context, rounds, fmt, out, n_boot, seed, interval):
     """Inter-rater agreement of the independent labels: alpha with CI, kappas, AC1, per category, per reviewer."""
     from annotator.reports.agreement import render_agreement
     from annotator.services.agreement import agreement_for_rounds
 
     with c.session() as s:
-        rep = agreement_for_rounds(s, list(rounds), n_boot=n_boot, seed=seed)
+        rep = agreement_for_rounds(s, list(rounds), n_boot=n_boot, seed=seed, interval=interval)
     _write_report(render_agreement(rep, fmt, title=f"Inter-rater agreement: {', '.join(rounds)}",
                                    resolution=rep["resolution"]), out)
 

@@ -88,7 +88,8 @@ def methods_paragraph(report: Mapping[str, Any], resolution: str | None = None) 
     else:
         lo, hi = report.get("krippendorff_alpha_ci95", [None, None])
         interval = (
-            f"95% CI {_num(lo)} to {_num(hi)}; percentile bootstrap over threads, "
+            f"95% CI {_num(lo)} to {_num(hi)}; "
+            f"{'BCa' if report.get('interval_method') == 'bca' else 'percentile'} bootstrap over threads, "
             f"{_num(report.get('n_boot'))} resamples, seed {report.get('seed')}"
             if lo is not None and hi is not None
             else "no bootstrap interval"

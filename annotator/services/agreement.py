@@ -52,7 +52,8 @@ def resolution_text(provenance_counts: Counter, pending: int) -> str:
     return text + ". Disagreements were resolved by consensus discussion or adjudication by a third reviewer."
 
 
-def agreement_for_rounds(session: Session, round_names: list[str], *, n_boot: int = 1000, seed: int = 0) -> dict:
+def agreement_for_rounds(session: Session, round_names: list[str], *, n_boot: int = 1000, seed: int = 0,
+                         interval: str = "bca") -> dict:
     """The agreement report (see annotator.stats.agreement) for these rounds, with consensus and provenance."""
     ratings = ratings_frame(session, round_names)
     renames = codebook_renames(session)
@@ -70,7 +71,8 @@ def agreement_for_rounds(session: Session, round_names: list[str], *, n_boot: in
                 provenance[prov] += 1
             else:
                 pending += 1
-    report = agreement_report(ratings, categories=cats, consensus=consensus, n_boot=n_boot, seed=seed)
+    report = agreement_report(ratings, categories=cats, consensus=consensus, n_boot=n_boot, seed=seed,
+                              interval=interval)
     report["rounds"] = list(round_names)
     report["consensus_provenance"] = dict(provenance)
     report["consensus_pending"] = pending

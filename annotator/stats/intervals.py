@@ -102,16 +102,17 @@ def clopper_pearson_interval(successes: float, n: float, *, level: float = 0.95)
     return _checked(lo, hi, "Clopper-Pearson")
 
 
-def effective_n(p: float, variance: float, n: float) -> float:
-    """Korn & Graubard's effective sample size ``p (1 - p) / variance``, capped at ``n``.
+def effective_n(p: float, variance: float, n: float, *, cap: float | None = None) -> float:
+    """Korn & Graubard's effective sample size ``p (1 - p) / variance`` (at most ``cap`` if given).
 
     The actual ``n`` is used when ``p`` is 0 or 1 or the variance is 0 (nothing to estimate a
-    design effect from). It is capped at ``n`` so a design effect below 1 (a lucky sample)
-    never narrows the interval beyond simple random sampling.
+    design effect from). Without a cap it may exceed ``n``: several reviewer pairs per thread
+    carry more information than one binomial trial per thread.
     """
     if p <= 0 or p >= 1 or not variance > 0:
         return float(n)
-    return float(min(n, p * (1 - p) / variance))
+    value = p * (1 - p) / variance
+    return float(value if cap is None else min(cap, value))
 
 
 def wilson_interval_effective(p: float, variance: float, n: float, *, level: float = 0.95) -> Result:

@@ -149,8 +149,8 @@ def test_vectorised_bootstrap_equals_recomputing_each_resample() -> None:
 def test_bca_is_an_option_and_brackets_the_estimate() -> None:
     ratings = long_from_wide(random_design(5, n_items=120))
     cats = ["1", "2", "3", "4", "5"]
-    pct = agreement_report(ratings, categories=cats, n_boot=800, seed=4)
-    bca = agreement_report(ratings, categories=cats, n_boot=800, seed=4, interval="bca")
+    pct = agreement_report(ratings, categories=cats, n_boot=800, seed=4, interval="percentile")
+    bca = agreement_report(ratings, categories=cats, n_boot=800, seed=4)
     assert bca["interval_method"] == "bca" and "BCa" in bca["conventions"]["bootstrap"]
     for key in ("krippendorff_alpha", "fleiss_kappa", "gwet_ac1", "pabak"):
         lo, hi = bca["coefficients"][key]["ci95"]
