@@ -47,7 +47,7 @@ def neyman_allocation(sizes: Sequence[int], spreads: Sequence[float], total: int
     if goal == 0:
         return np.zeros_like(sizes)
     floors = np.minimum(sizes, floor).astype(float)
-    score = sizes * spreads
+    score = np.where(spreads > 1e-9, sizes * spreads, 0.0)
     if score.sum() == 0:
         score = sizes.astype(float)
     if floors.sum() >= goal:  # cannot meet the floor: water-fill evenly
@@ -57,7 +57,8 @@ def neyman_allocation(sizes: Sequence[int], spreads: Sequence[float], total: int
             lo, hi = (mid, hi) if np.minimum(sizes, mid).sum() < goal else (lo, mid)
         target = np.minimum(sizes, hi)
     else:
-        lo, hi = 0.0, float(goal / score[score > 0].min()) + 1.0
+        positive = score > 0
+        lo, hi = 0.0, float((sizes[positive] / score[positive]).max()) + 1.0
         for _ in range(100):
             mid = (lo + hi) / 2
             s = np.minimum(sizes, np.maximum(floors, mid * score)).sum()
