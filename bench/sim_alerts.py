@@ -77,7 +77,7 @@ def main() -> None:
     print("| planted spike (rho = 0.002) | extra threads in one week | found (that week, that category) |")
     print("|---|---|---|")
     for k, name in ((0, "largest (54%)"), (8, "2% category")):
-        for extra in ((40, 80, 120) if k == 0 else (10, 20, 30)):
+        for extra in ((40, 120, 200) if k == 0 else (20, 40, 60)):
             rng = np.random.default_rng([args.seed, k, extra])
             hits = 0
             n = max(args.years // 2, 1)

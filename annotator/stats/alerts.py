@@ -279,7 +279,7 @@ def _adjust(p: np.ndarray, control: str) -> np.ndarray:
 #: Periods (at most) from which the overdispersion of a rule's series is estimated.
 DISPERSION_PERIODS = 26
 #: The dispersion used is an upper confidence bound: Pearson X^2 over this lower chi-square quantile.
-DISPERSION_QUANTILE = 0.25
+DISPERSION_QUANTILE = 0.1
 
 
 def _directional(direction: str, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
