@@ -165,7 +165,7 @@ def coefficient_values(
         return t[..., layout[name]]
 
     pa = _ratio(col("a"), col("e"))
-    pi = col("pi") / np.expand_dims(col("one"), -1)
+    pi = _ratio(col("pi"), np.expand_dims(col("one"), -1))
     fleiss = _chance_corrected(pa, (pi**2).sum(axis=-1))
     spread = (pi * (1 - pi)).sum(axis=-1)
 
