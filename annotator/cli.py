@@ -318,15 +318,18 @@ def report():
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (stored in the report).")
 @click.option("--exclude-reviewer", "excluded", multiple=True,
               help="Leave this reviewer's labels out (repeat for several), e.g. one who labelled too few threads.")
+@click.option("--interval", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True,
+              help="Bootstrap interval: bias-corrected and accelerated, or plain percentile.")
 @pass_ctx
-def report_agreement(c: Context, rounds, fmt, out, n_boot, seed, excluded):
-    """Inter-rater agreement of the independent labels: alpha with CI, kappas, AC1, per category, each reviewer
-    against the others (leave-one-out), and how complete the gold standard is."""
+def report_agreement(c: Context, rounds, fmt, out, n_boot, seed, excluded, interval):
+    """Inter-rater agreement of the independent labels: alpha, Fleiss, AC1, PABAK, kappas with 95% intervals, per
+    category, each reviewer against the others (leave-one-out), and how complete the gold standard is."""
     from annotator.reports.agreement import render_agreement
     from annotator.services.agreement import agreement_for_rounds
 
     with c.session() as s:
-        rep = agreement_for_rounds(s, list(rounds), n_boot=n_boot, seed=seed, exclude_reviewers=excluded)
+        rep = agreement_for_rounds(s, list(rounds), n_boot=n_boot, seed=seed, exclude_reviewers=excluded,
+                                   interval=interval)
     _write_report(render_agreement(rep, fmt, title=f"Inter-rater agreement: {', '.join(rounds)}",
                                    resolution=rep["resolution"]), out)
 

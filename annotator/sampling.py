@@ -1,12 +1,16 @@
-"""Seeded, reproducible sampling of threads and balanced assignment of reviewers (pure functions)."""
+"""Seeded, reproducible sampling of threads (simple, stratified by a column, stratified by predicted category
+with Neyman allocation) and balanced assignment of reviewers (pure functions)."""
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from annotator.stats.planning import neyman_allocation
 
 
 def draw_sample(candidates: pd.DataFrame, size: int, *, seed: int, stratify: str | None = None) -> list[int]:
@@ -62,3 +66,55 @@ def assign_reviewers(thread_ids: Sequence[int], reviewers: Sequence[str], per_th
         for load, _, r in chosen:
             heapq.heappush(heap, (load + 1, float(rng.random()), r))
     return out
+
+
+def stratified_sample_plan(
+    predicted: Mapping[object, str] | pd.Series,
+    *,
+    size: int,
+    seed: int,
+    spreads: Mapping[str, float] | None = None,
+    min_per_stratum: int = 2,
+) -> pd.DataFrame:
+    """Draw a sample stratified by predicted category with Neyman allocation and a small floor.
+
+    Allocation (:func:`annotator.stats.planning.neyman_allocation`): ``n_h`` proportional to
+    ``N_h S_h`` with ``S_h`` from ``spreads`` (the within-stratum standard deviation of the human
+    label, see :func:`annotator.stats.planning.stratum_spread`; missing or None: all equal, i.e.
+    proportional allocation), at least ``min_per_stratum`` per stratum (capped at its size),
+    rounded by largest remainder. Items are drawn without replacement inside each stratum.
+
+    Args:
+        predicted: item id -> predicted category (a mapping or a Series indexed by item id). Items
+            are sorted by id first, so the draw depends only on the contents and the seed.
+        size: total number of items to draw (capped at the number of items).
+        seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+        DataFrame with columns ``item``, ``stratum``, ``inclusion_prob`` (``n_h / N_h``) and
+        ``weight`` (``N_h / n_h``), sorted by stratum then item.
+    """
+    if size < 0 or min_per_stratum < 0:
+        raise ValueError("size and min_per_stratum must be non-negative")
+    series = pd.Series(predicted, dtype=object) if isinstance(predicted, Mapping) else predicted
+    if series.isna().any():
+        raise ValueError("predicted contains missing categories")
+    series = series.sort_index(kind="stable")
+    strata = sorted(series.unique(), key=str)
+    groups = {s: series.index[(series == s).to_numpy()].to_numpy() for s in strata}
+    sizes = np.array([len(groups[s]) for s in strata], dtype=np.int64)
+    given = spreads or {}
+    sd = np.array([given.get(s) if given.get(s) is not None else 1.0 for s in strata], dtype=float)
+    alloc = neyman_allocation(sizes, sd, size, floor=min_per_stratum)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for s, N_h, n_h in zip(strata, sizes, alloc):
+        if n_h == 0:
+            continue
+        chosen = np.sort(rng.choice(N_h, size=n_h, replace=False))
+        frames.append(pd.DataFrame({"item": groups[s][chosen], "stratum": s, "inclusion_prob": n_h / N_h,
+                                    "weight": N_h / n_h}))
+    if not frames:
+        return pd.DataFrame({"item": [], "stratum": [], "inclusion_prob": [], "weight": []}).astype(
+            {"item": object, "stratum": object, "inclusion_prob": float, "weight": float})
+    return pd.concat(frames, ignore_index=True)

@@ -7,6 +7,7 @@ import streamlit.components.v1 as components
 from annotator import ui
 from annotator.errors import AnnotatorError
 from annotator.reports.agreement import render_agreement
+from annotator.reports.common import num, pct
 from annotator.services.agreement import agreement_for_rounds
 from annotator.services.rounds import list_rounds, round_progress
 
@@ -43,16 +44,24 @@ if not rep:
 
 
 def fmt(v, digits=3):
-    return "—" if v is None else f"{v:.{digits}f}"
+    return num(v, digits)
 
 
-ci = rep["krippendorff_alpha_ci95"]
+def ci_help(key):
+    entry = rep.get("coefficients", {}).get(key, {})
+    lo, hi = entry.get("ci95") or [None, None]
+    if lo is None:
+        return f"95% CI withheld: {entry.get('ci_reason') or 'undefined'}"
+    return f"95% CI {fmt(lo)}–{fmt(hi)} ({entry.get('ci_method')}), n = {entry.get('n_threads')} threads"
+
+
 cols = st.columns(5)
-cols[0].metric("Krippendorff's α", fmt(rep["krippendorff_alpha"]), help=f"95% CI {fmt(ci[0])}–{fmt(ci[1])}")
-cols[1].metric("Fleiss' κ", fmt(rep["fleiss_kappa"]), help=f"on {rep['fleiss_n_items']} items rated by all")
-cols[2].metric("Gwet's AC1", fmt(rep["gwet_ac1"]))
-cols[3].metric("PABAK", fmt(rep.get("pabak")))
-cols[4].metric("Agreement", fmt(rep["percent_agreement"]))
+cols[0].metric("Krippendorff's α", fmt(rep["krippendorff_alpha"]), help=ci_help("krippendorff_alpha"))
+cols[1].metric("Fleiss' κ", fmt(rep["fleiss_kappa"]), help=ci_help("fleiss_kappa"))
+cols[2].metric("Gwet's AC1", fmt(rep["gwet_ac1"]), help=ci_help("gwet_ac1"))
+cols[3].metric("PABAK", fmt(rep.get("pabak")), help=ci_help("pabak"))
+cols[4].metric("Agreement", pct(rep["percent_agreement"]), help=ci_help("percent_agreement"))
+ci = rep["krippendorff_alpha_ci95"]
 st.caption(f"{rep['n_items']} threads · {rep['n_reviewers']} reviewers · {rep['n_ratings']} ratings · "
            f"α 95% CI {fmt(ci[0])} to {fmt(ci[1])}")
 (st.warning if rep["consensus_pending"] else st.info)(rep["resolution"])

@@ -193,7 +193,7 @@ else:
         if result.get("pending"):
             st.warning(result["notes"][0])
         st.dataframe(prevalence_table(result), hide_index=True,
-                     column_config={c: PCT for c in ("model_share", "corrected_share", "ci_low", "ci_high")})
+                     column_config={c: PCT for c in ("model_share", "corrected_share", "ci_low", "ci_high", "upper_bound")})
         st.caption(f"N = {result['N']:,} threads, n = {result['n']} human-labelled ({result['design']}). "
                    f"{result['method_description']}")
         st.caption(f"Gold standard: {result['completeness_text']}")
@@ -220,6 +220,8 @@ for rule in rules:
                     st.warning(a["message"])
             else:
                 st.caption("Not triggered in any period.")
+if evaluated:
+    st.caption(next(iter(evaluated.values()))["control"])
 with st.form("dash.rule.form", clear_on_submit=True):
     st.markdown("**New alert rule**")
     a = st.columns(3)
@@ -231,8 +233,10 @@ with st.form("dash.rule.form", clear_on_submit=True):
     role = b[1].selectbox("Role", ["(any)"] + options["roles"])
     window = b[2].selectbox("Window", ["W", "D", "M"], format_func={"W": "week", "D": "day", "M": "month"}.get)
     c = st.columns(5)
-    method = c[0].selectbox("Measure", ["zscore", "ratio"])
-    threshold = c[1].number_input("Threshold", 0.1, 100.0, 3.0, step=0.5)
+    method = c[0].selectbox("Test", ["calibrated", "ratio"],
+                            help="calibrated: share and count tests against the baseline's spread, false alerts "
+                                 "controlled over all rules and weeks; ratio: also needs the share to move by the factor")
+    threshold = c[1].number_input("Ratio (ratio rules)", 1.1, 100.0, 2.0, step=0.5)
     baseline = c[2].number_input("Baseline periods", 2, 104, 8)
     direction = c[3].selectbox("Direction", ["up", "down", "both"])
     min_count = c[4].number_input("Min. threads", 0, 10_000, 5)
@@ -256,12 +260,13 @@ if run_id is None:
     st.caption("Choose a model run to stratify by its predictions.")
 else:
     with st.form("dash.round.form"):
-        st.caption("Rare predicted categories are over-sampled (a floor per category); the design weights are "
-                   "stored with the round, so the corrected prevalence stays unbiased.")
+        st.caption("Neyman allocation: predicted categories where the model errs more get more threads (a small "
+                   "floor each); the design weights are stored with the round, so the corrected prevalence stays "
+                   "unbiased. `annotator plan-sample` says how many threads a target interval width needs.")
         r = st.columns(4)
         round_name = r[0].text_input("Round name", value=f"stratified-{date.today().isoformat()}")
         size = r[1].number_input("Threads", 1, 100_000, 200)
-        floor = r[2].number_input("At least per category", 0, 10_000, 20)
+        floor = r[2].number_input("At least per category", 0, 10_000, 2)
         seed = r[3].number_input("Seed", 0, 2**31 - 1, 0)
         chosen = st.multiselect("Reviewers", reviewers)
         per_thread = st.number_input("Reviewers per thread", 1, 10, 3)

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
+# irrCAC is the reference for Gwet's agreement coefficients in the tests; it pins pandas < 3 and
+# scipy == 1.12 (it runs fine on newer ones when given its categories), so it goes in without its pins.
+.venv/bin/python -m pip install --quiet --no-deps 'irrCAC==0.4.4'
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true

@@ -22,7 +22,7 @@ from typing import Any
 
 from annotator.reports.charts import confusion_heatmap_png, horizontal_bars_png, img_tag
 from annotator.reports.common import DASH as _DASH, esc as _esc, html_table, md_table as _md_table, num as _num, pct as _pct
-from annotator.reports.common import csv_text, md_cell as _md_cell
+from annotator.reports.common import NUMBER_CONVENTION, csv_text, interval as _interval, md_cell as _md_cell
 
 
 def _html_table(header, rows, numeric_from: int = 1) -> str:
@@ -59,9 +59,7 @@ def render_agreement(report: Mapping[str, Any], fmt: str, *, title: str, resolut
 # Numbers in words
 # --------------------------------------------------------------------------- #
 def _ci(pair: Sequence[float | None] | None) -> str:
-    if not pair or pair[0] is None or pair[1] is None:
-        return _DASH
-    return f"{pair[0]:.3f} – {pair[1]:.3f}"
+    return _interval(pair)
 
 
 def _resolution_sentence(report: Mapping[str, Any], resolution: str | None) -> str:
@@ -92,26 +90,36 @@ def methods_paragraph(report: Mapping[str, Any], resolution: str | None = None) 
     else:
         lo, hi = report.get("krippendorff_alpha_ci95", [None, None])
         interval = (
-            f"95% CI {lo:.3f} to {hi:.3f}; percentile bootstrap over threads, "
+            f"95% CI {_num(lo)} to {_num(hi)}; "
+            f"{'BCa' if report.get('interval_method') == 'bca' else 'percentile'} bootstrap over threads, "
             f"{_num(report.get('n_boot'))} resamples, seed {report.get('seed')}"
             if lo is not None and hi is not None
             else "no bootstrap interval"
         )
-        parts.append(f"Inter-rater reliability, Krippendorff's alpha for nominal data, was {alpha:.3f} ({interval}).")
+        parts.append(f"Inter-rater reliability, Krippendorff's alpha for nominal data, was {_num(alpha)} ({interval}).")
     pa = report.get("percent_agreement")
     if pa is not None:
         parts.append(
             f"Raw agreement, the share of reviewer pairs choosing the same category averaged over threads, was {_pct(pa)}."
         )
-    fleiss, m = report.get("fleiss_kappa"), report.get("fleiss_raters_per_item")
-    if fleiss is not None:
-        who = f"all {m}" if m == n_reviewers else str(m)
+    coefficients = report.get("coefficients", {})
+
+    def with_ci(key: str) -> str:
+        entry = coefficients.get(key, {})
+        ci = entry.get("ci95") or [None, None]
+        return _num(report.get(key)) + (f" (95% CI {_num(ci[0])} to {_num(ci[1])})" if ci[0] is not None else "")
+
+    if report.get("fleiss_kappa") is not None:
         parts.append(
-            f"Fleiss' kappa was {fleiss:.3f} on the {_num(report.get('fleiss_n_items'))} threads rated by {who} reviewers."
+            f"Fleiss' kappa, generalised to missing ratings (Gwet 2014), was {with_ci('fleiss_kappa')} over "
+            f"{_num(report.get('fleiss_n_items'))} rated threads."
         )
     ac1, pabak = report.get("gwet_ac1"), report.get("pabak")
     if ac1 is not None and pabak is not None:
-        parts.append(f"Gwet's AC1 was {ac1:.3f} and the prevalence-adjusted kappa (PABAK) {pabak:.3f}.")
+        parts.append(
+            f"Gwet's AC1 was {with_ci('gwet_ac1')} and the prevalence-adjusted kappa (PABAK) {with_ci('pabak')}, "
+            f"with chance agreement over the codebook's {report.get('q_codebook')} categories."
+        )
     vs = {name: row for name, row in report.get("per_reviewer_vs_others", {}).items() if row.get("accuracy") is not None}
     if vs:
         low = min(vs, key=lambda name: vs[name]["accuracy"])
@@ -124,7 +132,7 @@ def methods_paragraph(report: Mapping[str, Any], resolution: str | None = None) 
             f"(n = {_num(vs[low]['n'])}) to {_pct(vs[high]['accuracy'])} (n = {_num(vs[high]['n'])})"
         )
         if kappas:
-            sentence += f", Cohen's kappa from {min(kappas):.3f} to {max(kappas):.3f}"
+            sentence += f", Cohen's kappa from {_num(min(kappas))} to {_num(max(kappas))}"
         parts.append(sentence + ".")
     excluded = report.get("excluded_reviewers") or []
     if excluded:
@@ -139,24 +147,31 @@ def methods_paragraph(report: Mapping[str, Any], resolution: str | None = None) 
 # Table rows shared by Markdown and HTML
 # --------------------------------------------------------------------------- #
 def _headline_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    undefined = report.get("undefined", {})
-
-    def row(label: str, key: str, ci: str = _DASH, note: str = "") -> list[str]:
-        value = report.get(key)
-        return [label, _num(value), ci, undefined.get(key, note) if value is None else note]
-
-    fleiss_note = f"{_num(report.get('fleiss_n_items'))} threads with {report.get('fleiss_raters_per_item')} ratings"
-    return [
-        ["Threads (with two or more ratings)", f"{_num(report.get('n_items'))} ({_num(report.get('n_items_pairable'))})", _DASH, ""],
-        ["Reviewers", _num(report.get("n_reviewers")), _DASH, ""],
-        ["Ratings", _num(report.get("n_ratings")), _DASH, ""],
-        row("Percent agreement (mean over threads)", "percent_agreement"),
-        row("Percent agreement (mean over reviewer pairs)", "percent_agreement_reviewer_pairs"),
-        row("Krippendorff's alpha (nominal)", "krippendorff_alpha", _ci(report.get("krippendorff_alpha_ci95"))),
-        row("Fleiss' kappa", "fleiss_kappa", note=fleiss_note),
-        row("Gwet's AC1", "gwet_ac1"),
-        row("PABAK", "pabak"),
+    """Counts, then one row per coefficient: value, interval and method, n, Gwet's analytic SE and interval."""
+    rows = [
+        ["Threads (with two or more ratings)", f"{_num(report.get('n_items'))} ({_num(report.get('n_items_pairable'))})",
+         _DASH, "", _DASH, _DASH, _DASH, ""],
+        ["Reviewers", _num(report.get("n_reviewers")), _DASH, "", _DASH, _DASH, _DASH, ""],
+        ["Ratings", _num(report.get("n_ratings")), _DASH, "", _DASH, _DASH, _DASH, ""],
     ]
+    for key, entry in report.get("coefficients", {}).items():
+        value = entry.get("estimate")
+        note = entry.get("reason") if value is None else (entry.get("ci_reason") or "")
+        if value is not None and "q" in entry:
+            note = f"q = {entry['q']}" + (f"; {note}" if note else "")
+        shown = _pct(value) if key == "percent_agreement" else _num(value)
+        ci = _interval(entry.get("ci95"), percent=key == "percent_agreement")
+        analytic = _interval(entry.get("analytic_ci95"), percent=key == "percent_agreement")
+        rows.append([
+            entry.get("label", key), shown, ci, entry.get("ci_method") or _DASH, _num(entry.get("n_threads")),
+            _num(entry.get("analytic_se")), analytic, note or "",
+        ])
+    pairs = report.get("percent_agreement_reviewer_pairs")
+    rows.append(["Percent agreement (mean over reviewer pairs)", _pct(pairs), _DASH, _DASH,
+                 _num(report.get("n_items_pairable")), _DASH, _DASH,
+                 report.get("undefined", {}).get("percent_agreement_reviewer_pairs_ci95" if pairs is not None
+                                                  else "percent_agreement_reviewer_pairs", "")])
+    return rows
 
 
 def _pair_rows(report: Mapping[str, Any]) -> list[list[str]]:
@@ -166,7 +181,10 @@ def _pair_rows(report: Mapping[str, Any]) -> list[list[str]]:
             str(p["reviewer_b"]),
             _num(p["n"]),
             _pct(p.get("percent_agreement")),
+            _interval(p.get("percent_agreement_ci95"), percent=True),
             _num(p["kappa"]) if p["kappa"] is not None else f"{_DASH} ({p.get('reason') or 'undefined'})",
+            _interval(p.get("kappa_ci95")) if p.get("kappa_ci95", [None])[0] is not None
+            else f"{_DASH} ({p.get('kappa_ci_reason') or 'undefined'})" if p["kappa"] is not None else _DASH,
         ]
         for p in report.get("pairwise_cohen_kappa", [])
     ]
@@ -176,7 +194,9 @@ def _category_rows(report: Mapping[str, Any]) -> list[list[str]]:
     return [
         [
             str(category),
-            _num(entry["n_ratings"]),
+            f"{_num(entry['n_ratings'])} ({_num(entry.get('n_ratings_on_paired_threads', entry['n_ratings']))})",
+            _num(entry.get("fleiss_kappa")),
+            _ci(entry.get("fleiss_kappa_ci95")),
             _num(entry["specific_agreement"]),
             _ci(entry["specific_agreement_ci95"]),
             _num(entry["kappa_one_vs_rest"]),
@@ -209,11 +229,18 @@ def _confusion(report: Mapping[str, Any]) -> tuple[list[str], list[list[int]]]:
     return [str(label) for label in confusion.get("labels", [])], confusion.get("matrix", [])
 
 
-_PAIR_HEADER = ["Reviewer A", "Reviewer B", "Threads in common", "Agreement", "Cohen's kappa"]
-_CATEGORY_HEADER = ["Category", "Ratings", "Specific agreement", "95% CI", "One-vs-rest alpha", "95% CI"]
+_PAIR_HEADER = ["Reviewer A", "Reviewer B", "Threads in common", "Agreement", "95% CI (Wilson)", "Cohen's kappa",
+                "95% CI (bootstrap)"]
+_CATEGORY_HEADER = ["Category", "Ratings (on threads with 2+)", "Fleiss' kappa (1971)", "95% CI",
+                    "Specific agreement", "95% CI", "One-vs-rest alpha", "95% CI"]
 _REVIEWER_HEADER = ["Reviewer", "Threads with a reference", "Threads labelled", "Accuracy", "Cohen's kappa"]
 _COMPLETENESS_HEADER = ["Round", "Sampled threads", "Decided", "Pending", "How decided", "Why pending"]
-_HEADLINE_HEADER = ["Measure", "Value", "95% CI", "Note"]
+_HEADLINE_HEADER = ["Measure", "Value", "95% CI", "Interval method", "n (threads)", "Analytic SE (Gwet)",
+                    "Analytic 95% CI", "Note"]
+
+
+def _conventions(report: Mapping[str, Any]) -> dict[str, str]:
+    return {**report.get("conventions", {}), "numbers": NUMBER_CONVENTION}
 
 
 # --------------------------------------------------------------------------- #
@@ -230,11 +257,15 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterable[tuple[Any, Any, Any, Any]]:
                 pair = f"{p['reviewer_a']} | {p['reviewer_b']}"
                 for field in ("n", "kappa", "percent_agreement"):
                     yield key, pair, field, p.get(field)
+                for field in ("kappa_ci95", "percent_agreement_ci95"):
+                    ci = p.get(field) or [None, None]
+                    yield key, pair, f"{field}_lo", ci[0]
+                    yield key, pair, f"{field}_hi", ci[1]
         elif key == "completeness":
             for c in value:
                 for field in ("n_sampled", "n_decided", "n_pending"):
                     yield key, c["round"], field, c[field]
-        elif key == "per_category" or key == "per_reviewer_vs_others":
+        elif key in ("per_category", "per_reviewer_vs_others", "coefficients"):
             for name, entry in value.items():
                 for field, item in entry.items():
                     if isinstance(item, list):
@@ -283,7 +314,7 @@ def _render_markdown(report: Mapping[str, Any], title: str, resolution: str | No
             *_md_table(["", *labels], [[label, *map(_num, row)] for label, row in zip(labels, matrix, strict=True)]),
         ]
     lines += ["## Conventions", ""]
-    lines += [f"- **{_md_cell(k)}**: {_md_cell(v)}" for k, v in report.get("conventions", {}).items()]
+    lines += [f"- **{_md_cell(k)}**: {_md_cell(v)}" for k, v in _conventions(report).items()]
     if report.get("undefined"):
         lines += ["", "## Undefined measures", ""]
         lines += [f"- `{_md_cell(k)}`: {_md_cell(v)}" for k, v in report["undefined"].items()]
@@ -376,9 +407,7 @@ def _render_html(report: Mapping[str, Any], title: str, resolution: str | None) 
             '<section class="page"><h2>Category confusion between reviewers</h2>'
             f"{_html_table(['', *labels], rows)}</section>"
         )
-    conventions = "".join(
-        f"<li><strong>{_esc(k)}</strong>: {_esc(v)}</li>" for k, v in report.get("conventions", {}).items()
-    )
+    conventions = "".join(f"<li><strong>{_esc(k)}</strong>: {_esc(v)}</li>" for k, v in _conventions(report).items())
     body.append(f"<section><h2>Conventions</h2><ul>{conventions}</ul></section>")
     if report.get("undefined"):
         items = "".join(f"<li><code>{_esc(k)}</code>: {_esc(v)}</li>" for k, v in report["undefined"].items())

@@ -12,7 +12,35 @@ DASH = "—"
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+#: How numbers are printed, for each report's conventions section.
+NUMBER_CONVENTION = (
+    "Coefficients are printed to 3 decimals and percentages to 1, with more digits where rounding would "
+    "print 0, 1, -1, 0% or 100% for a value that is not exactly that (0.9996 prints as 0.9996, not 1.000); "
+    "a value that still rounds to such a boundary is printed as '>0.999999' or '<0.000001'; '-0.000' never "
+    "appears. An undefined value is a dash, its reason listed with the report."
+)
+_MORE_DIGITS = 4
+
+
+def _boundary_safe(value: float, digits: int, boundaries: tuple[float, ...], suffix: str = "") -> str:
+    """Fixed-point text that never shows a boundary value the number is not, nor a negative zero."""
+    if value == 0:
+        return f"{0.0:.{digits}f}{suffix}"
+    text = f"{value:.{digits}f}"
+    for extra in range(digits, digits + _MORE_DIGITS):
+        text = f"{value:.{extra}f}"
+        shown = float(text)
+        if shown == value or shown not in boundaries:
+            return text + suffix
+    shown, last = float(text), digits + _MORE_DIGITS - 1
+    step = 10.0 ** -last
+    if value < shown:
+        return f">{shown - step:.{last}f}{suffix}"
+    return f"<{shown + step:.{last}f}{suffix}"
+
+
 def num(value: Any, digits: int = 3) -> str:
+    """A number for a report: integers with thousands separators, floats honestly rounded (see NUMBER_CONVENTION)."""
     if value is None:
         return DASH
     if isinstance(value, bool):
@@ -20,12 +48,26 @@ def num(value: Any, digits: int = 3) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        if value != value or value in (float("inf"), float("-inf")):
+            return DASH
+        return _boundary_safe(value, digits, (0.0, 1.0, -1.0))
     return str(value)
 
 
-def pct(value: float | None) -> str:
-    return DASH if value is None else f"{100 * value:.1f}%"
+def pct(value: float | None, digits: int = 1) -> str:
+    """A share as a percentage, never rounded to 0% or 100% unless it is exactly that."""
+    if value is None or value != value:
+        return DASH
+    return _boundary_safe(100 * value, digits, (0.0, 100.0, -100.0), "%")
+
+
+def interval(pair: Sequence[float | None] | None, *, percent: bool = False, digits: int | None = None) -> str:
+    """``lo – hi`` with the same honest rounding, or a dash when the interval is withheld."""
+    if not pair or pair[0] is None or pair[1] is None:
+        return DASH
+    if percent:
+        return f"{pct(pair[0], digits or 1)} – {pct(pair[1], digits or 1)}"
+    return f"{num(float(pair[0]), digits or 3)} – {num(float(pair[1]), digits or 3)}"
 
 
 def csv_cell(value: Any) -> Any:

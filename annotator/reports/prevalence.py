@@ -17,6 +17,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from annotator.reports.common import NUMBER_CONVENTION, pct as _share
+
 __all__ = ["render_prevalence"]
 
 _FORMATS = ("json", "md", "html")
@@ -62,7 +64,7 @@ def _first_paragraph(result: dict[str, Any]) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
+    return "–" if value is None else _share(value)
 
 
 def _rows(result: dict[str, Any]) -> list[list[str]]:
@@ -72,12 +74,18 @@ def _rows(result: dict[str, Any]) -> list[list[str]]:
         ci = r["ci"]
         share_clipped = r["unclipped_share"] != r["corrected_share"]
         ci_clipped = r["clipped"] and ci is not None and (ci[0] == 0.0 or ci[1] == 1.0)
+        if ci is not None:
+            shown = f"{_pct(ci[0])} – {_pct(ci[1])}" + (" *" if ci_clipped else "")
+        elif r.get("upper_bound") is not None:
+            shown = f"≤ {_pct(r['upper_bound'])} †"
+        else:
+            shown = "–"
         rows.append(
             [
                 cat,
                 _pct(r["naive_share"]),
                 _pct(r["corrected_share"]) + (" *" if share_clipped else ""),
-                "–" if ci is None else f"{_pct(ci[0])} – {_pct(ci[1])}" + (" *" if ci_clipped else ""),
+                shown,
                 str(r["n_sample_human"]),
                 str(r["n_sample_model"]),
             ]
@@ -86,12 +94,15 @@ def _rows(result: dict[str, Any]) -> list[list[str]]:
 
 
 def _headers(result: dict[str, Any]) -> list[str]:
-    level = f"{100 * result['confidence']:g}% CI"
+    level = f"{100 * result['confidence']:g}% CI" + (" (simultaneous)" if result.get("simultaneous") else "")
     return ["Category", "Model share", "Corrected share", level, "n human (sample)", "n model (sample)"]
 
 
 def _footer_lines(result: dict[str, Any]) -> list[str]:
     lines = list(result["notes"])
+    if any(r.get("upper_bound") is not None for r in result["categories"].values()):
+        lines.insert(0, f"† no two-sided interval (too few human-labelled threads of the category); one-sided "
+                        f"{100 * (1 + result.get('confidence_per_category', result['confidence'])) / 2:.4g}% upper bound.")
     if any(r["clipped"] for r in result["categories"].values()):
         lines.insert(0, "* clipped to [0, 100%].")
     lines.extend(f"Undefined {path}: {reason}" for path, reason in result["undefined"].items())
@@ -105,8 +116,7 @@ def _markdown(result: dict[str, Any], rows: list[list[str]], title: str) -> str:
     headers = _headers(result)
     first = _first_paragraph(result)
     out = [f"# {esc(title)}", ""] + ([esc(first), ""] if first else []) + [
-        f"N = {result['N']} threads labelled by the model; n = {result['n']} with human "
-        f"labels ({esc(result['design'])}).",
+        _summary(result),
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|",
@@ -116,7 +126,18 @@ def _markdown(result: dict[str, Any], rows: list[list[str]], title: str) -> str:
     footer = _footer_lines(result)
     if footer:
         out += [""] + [f"- {esc(line)}" for line in footer]
+    out += ["", "## Conventions", ""] + [f"- **{esc(k)}**: {esc(v)}" for k, v in _conventions(result).items()]
     return "\n".join(out) + "\n"
+
+
+def _summary(result: dict[str, Any]) -> str:
+    failed = f", {result['n_failed']} of them without a model label" if result.get("n_failed") else ""
+    return (f"Frame: {result.get('frame', 'all threads')}. N = {result['N']} threads{failed}; n = {result['n']} "
+            f"with human labels ({result['design']}).")
+
+
+def _conventions(result: dict[str, Any]) -> dict[str, str]:
+    return {**result.get("conventions", {}), "numbers": NUMBER_CONVENTION}
 
 
 def _html(result: dict[str, Any], rows: list[list[str]], title: str) -> str:
@@ -140,10 +161,11 @@ def _html(result: dict[str, Any], rows: list[list[str]], title: str) -> str:
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{e(title)}</h1>"
         + (f"<p class=\"caution\">{e(_first_paragraph(result))}</p>" if _first_paragraph(result) else "")
-        + f"<p>N = {result['N']} threads labelled by the model; n = {result['n']} with human "
-        f"labels ({e(result['design'])}).</p>"
+        + f"<p>{e(_summary(result))}</p>"
         f"{img}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f"<p class=\"method\">Method: {e(result['method_description'])}</p>{notes}"
+        "<h2>Conventions</h2><ul>" + "".join(f"<li><strong>{e(k)}</strong>: {e(v)}</li>"
+                                             for k, v in _conventions(result).items()) + "</ul>"
         "</body></html>\n"
     )
 

@@ -72,7 +72,7 @@ def resolution_text(completeness: Sequence[Completeness]) -> str:
 
 
 def agreement_for_rounds(session: Session, round_names: list[str], *, n_boot: int = 1000, seed: int = 0,
-                         exclude_reviewers: Iterable[str] = ()) -> dict:
+                         exclude_reviewers: Iterable[str] = (), interval: str = "bca") -> dict:
     """The agreement report (see annotator.stats.agreement) of these rounds' independent labels (a thread
     in two rounds is two items), each reviewer against the leave-one-out reference, and how complete the
     gold standard is (``completeness``, ``resolution``)."""
@@ -82,7 +82,7 @@ def agreement_for_rounds(session: Session, round_names: list[str], *, n_boot: in
     first = cons.rounds[0] if cons.rounds else None
     cats = [] if first is None else category_names(session, first.codebook_version_id)
     cats = list(dict.fromkeys(cons.renames.get(c, c) for c in cats))
-    report = agreement_report(ratings, categories=cats, n_boot=n_boot, seed=seed)
+    report = agreement_report(ratings, categories=cats, n_boot=n_boot, seed=seed, interval=interval)
     completeness = cons.completeness()
     methods: Counter = Counter()
     for c in completeness:

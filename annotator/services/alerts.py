@@ -21,7 +21,7 @@ from annotator.data.models import AlertRule as AlertRuleRow
 from annotator.errors import Conflict, InvalidInput, NotFound
 from annotator.services import audit
 from annotator.services.dashboard import Filters, LabelBasis, codebook_frame, effective_cube, label_basis, model_cube, period_of
-from annotator.stats.alerts import AlertRule, describe_rule, evaluate_rule
+from annotator.stats.alerts import DEFAULT_LEVEL, AlertRule, describe_rule, evaluate_rules
 
 FILTER_KEYS = ("department", "role_group", "role")
 _FREQ = {"D": "D", "W": "W-MON", "M": "MS"}
@@ -53,7 +53,7 @@ def _validated(session: Session, name: str, spec: dict[str, Any]) -> AlertRule:
 
 
 def create_rule(session: Session, *, name: str, category: str, actor: str, window: str = "W",
-                baseline_periods: int = 8, method: str = "zscore", threshold: float = 3.0, direction: str = "up",
+                baseline_periods: int = 8, method: str = "calibrated", threshold: float = 2.0, direction: str = "up",
                 min_count: int = 5, filters: dict[str, str] | None = None, active: bool = True) -> AlertRuleRow:
     """Store a new rule (validated; the name must be unused) with an audit row."""
     spec = dict(category=category, window=window, baseline_periods=int(baseline_periods), method=method,
@@ -131,13 +131,16 @@ def rule_series(session: Session, basis: LabelBasis, rule: AlertRule, cube: pd.D
 
 
 def evaluate_all(session: Session, *, run_id: int | None, rules: list[AlertRuleRow] | None = None,
-                 cube: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Evaluate the rules (default: every active rule) on the effective labels of ``run_id``.
+                 cube: pd.DataFrame | None = None, control: str = "fdr",
+                 level: float = DEFAULT_LEVEL) -> list[dict[str, Any]]:
+    """Evaluate the rules (default: every active rule) on the effective labels of ``run_id``, together:
+    false alerts are controlled over all rules x periods x tests (:func:`annotator.stats.alerts.evaluate_rules`).
 
     ``cube`` is a cached model cube of the run (built here when None, once for all rules).
 
     Returns one dict per rule: ``rule_id, rule, description, category, filters, run_id, n_periods,
-    last_period, triggered`` where ``triggered`` lists the alert dicts of ``evaluate_rule`` (oldest first).
+    last_period, triggered, control`` where ``triggered`` lists the alert dicts (oldest first) and
+    ``control`` states the multiplicity control, its level and the number of tests.
     """
     rows = list_rules(session, active_only=True) if rules is None else rules
     if not rows:
@@ -145,15 +148,16 @@ def evaluate_all(session: Session, *, run_id: int | None, rules: list[AlertRuleR
     basis = label_basis(session, run_id=run_id)
     if cube is None:
         cube = model_cube(session, run_id)
+    pairs = [(rule_of(row), None) for row in rows]
+    pairs = [(rule, rule_series(session, basis, rule, cube)) for rule, _ in pairs]
+    result = evaluate_rules(pairs, control=control, level=level)
     out = []
-    for row in rows:
-        rule = rule_of(row)
-        series = rule_series(session, basis, rule, cube)
+    for row, (rule, series), triggered in zip(rows, pairs, result["alerts"]):
         out.append({"rule_id": row.id, "rule": rule.name, "description": describe_rule(rule),
                     "category": rule.category, "filters": dict(rule.filters), "run_id": basis.run_id,
                     "n_periods": int(len(series)),
                     "last_period": None if series.empty else series["period"].iloc[-1].date().isoformat(),
-                    "triggered": evaluate_rule(rule, series)})
+                    "triggered": triggered, "control": result["statement"]})
     return out
 
 
@@ -161,7 +165,7 @@ def alerts_text(results: list[dict[str, Any]]) -> str:
     """Plain text: one block per rule, one line per triggered period."""
     if not results:
         return "no active alert rules\n"
-    lines = []
+    lines = [results[0]["control"]]
     for r in results:
         lines.append(f"{r['description']} [{len(r['triggered'])} triggered]")
         lines.extend(f"  {a['period']}: {a['message']}" for a in r["triggered"])

@@ -125,7 +125,7 @@ def load_demo_insights(engine: Engine, *, seed: int = 20240422) -> dict[str, Any
             log.warning("demo insights: no codebook category is mapped to %s; no alert rule", CLINICAL_MEDHELM)
             return {"run_id": run_id, "rule": None, "planted": 0, "triggered": []}
         rule = alert_service.get_rule(s, DEMO_RULE) or alert_service.create_rule(
-            s, name=DEMO_RULE, category=clinical[0], window="W", baseline_periods=8, method="zscore", threshold=3.0,
+            s, name=DEMO_RULE, category=clinical[0], window="W", baseline_periods=8, method="calibrated", threshold=2.0,
             direction="up", min_count=5, filters={"role_group": "non-clinician"}, actor="demo")
         fired = alert_service.evaluate_all(s, run_id=run_id, rules=[rule])[0]["triggered"]
     planted = 0

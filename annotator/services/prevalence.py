@@ -29,16 +29,17 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from annotator.data.models import Assignment, ModelRun, Prediction, Round
+from annotator.data.models import Assignment, ModelRun, Prediction, Round, Thread
 from annotator.errors import InvalidInput
-from annotator.sampling import assign_reviewers
+from annotator.sampling import assign_reviewers, stratified_sample_plan
 from annotator.services.accounts import ensure_reviewers
 from annotator.services.classify import in_sample_guard, prompt_example_threads, resolve_run, training_threads
 from annotator.services.codebook import require_version
 from annotator.services.dashboard import codebook_frame
 from annotator.services.consensus import RoundRef, read_consensus
+from annotator.services.planning import allocation_spreads
 from annotator.services.rounds import SampleResult, check_new_round, store_round
-from annotator.stats.prevalence import estimate_prevalence, stratified_sample_plan
+from annotator.stats.prevalence import estimate_prevalence
 
 STRATIFIED_DESIGN = "stratified_by_prediction"
 _CHUNK = 5000
@@ -83,9 +84,41 @@ def _not_random(text: str) -> str:
                   "the decided subset (not itself random) of a simple random sample", text)
 
 
+def _frame_counts(session: Session, run_id: int, min_user_threads: int | None,
+                  cube: pd.DataFrame | None) -> tuple[dict[str, int], int]:
+    """Raw category -> ok predictions of the run, and the number of threads, in the sampling frame
+    (all threads, or the threads of users with at least ``min_user_threads`` threads)."""
+    from annotator.services.dashboard import FREQUENT_MIN_THREADS
+
+    if cube is not None and min_user_threads in (None, FREQUENT_MIN_THREADS):
+        part = cube if min_user_threads is None else cube[cube["frequent"] == 1]
+        labelled = part[part["category"].notna()]
+        return ({str(c): int(n) for c, n in labelled.groupby("category")["n"].sum().items()}, int(part["n"].sum()))
+    frame = []
+    if min_user_threads is not None:
+        frame.append(Thread.user_id.in_(select(Thread.user_id).where(Thread.user_id.is_not(None))
+                                        .group_by(Thread.user_id).having(func.count() >= min_user_threads)))
+    rows = session.execute(select(Prediction.category, func.count()).join(Thread, Thread.id == Prediction.thread_id)
+                           .where(Prediction.run_id == run_id, Prediction.status == "ok",
+                                  Prediction.category.is_not(None), *frame)
+                           .group_by(Prediction.category)).all()
+    total = session.execute(select(func.count()).select_from(Thread).where(*frame)).scalar_one()
+    return {str(c): int(n) for c, n in rows}, int(total)
+
+
+def _srs_frame(rounds: list[RoundRef]) -> int | None:
+    """The frequent-user threshold of simple random rounds drawn from frequent users only, else None."""
+    frames = {(r.sampling_spec or {}).get("min_user_threads") if (r.sampling_spec or {}).get("frequent_users_only")
+              else None for r in rounds}
+    if len(frames) > 1:
+        raise InvalidInput("cannot pool rounds drawn from different frames (frequent users only and all threads); "
+                           "choose rounds with --round")
+    return next(iter(frames), None)
+
+
 def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str] | None = None,
                    method: str = "ppi", alpha: float = 0.05, cube: pd.DataFrame | None = None,
-                   allow_pending: bool = False) -> dict[str, Any]:
+                   allow_pending: bool = False, simultaneous: bool = False) -> dict[str, Any]:
     """Corrected category shares of the corpus for a run, with the final labels of ``round_names``.
 
     The human sample is the decided threads of the rounds (a thread in several rounds counts once,
@@ -111,17 +144,20 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
     human = cons.latest()
     preds = _predictions_of(session, run.id, sorted(human))
     in_sample_guard(session, run, [r.name for r in rounds], set(preds))
-    if cube is not None:
-        labelled = cube[cube["category"].notna()]
-        raw_counts = {str(c): int(n) for c, n in labelled.groupby("category")["n"].sum().items()}
-    else:
-        raw_counts = model_counts(session, run.id)
+    # the frame: stratified rounds were drawn from the run's ok predictions; random rounds from all
+    # threads (or frequent users' threads), where threads without an ok prediction stay in N
+    min_user_threads = None if weighted else _srs_frame(rounds)
+    raw_counts, n_frame = _frame_counts(session, run.id, min_user_threads, cube)
+    n_failed = 0 if weighted else max(n_frame - sum(raw_counts.values()), 0)
+    frame = (f"threads with an ok prediction of run {run.id}" if weighted else
+             f"threads of users with at least {min_user_threads} threads" if min_user_threads else "all threads")
     rows = []
     for tid, row in human.items():
         model = preds.get(tid)
-        if model is None:
+        if model is None and weighted:
             continue
-        out = {"model": renames.get(model, model), "human": row.category, "stratum": model, "round": row.round_id}
+        out = {"model": None if model is None else renames.get(model, model), "human": row.category,
+               "stratum": model, "round": row.round_id}
         if weighted:
             out["weight"] = weights_by_round[row.round_id].get(model)
         rows.append(out)
@@ -137,10 +173,11 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
     for cat, n in raw_counts.items():
         counts[renames.get(cat, cat)] += n
     cats = list(codebook_frame(session, renames)["category"])
-    cats += sorted((set(counts) | set(sample["model"]) | set(sample["human"])) - set(cats))
+    cats += sorted((set(counts) | set(sample["model"].dropna()) | set(sample["human"])) - set(cats))
     try:
         result = estimate_prevalence(dict(counts), sample.drop(columns=["stratum", "round"]), categories=cats,
-                                     alpha=alpha, method=method)
+                                     alpha=alpha, method=method, n_failed=n_failed, frame=frame,
+                                     simultaneous=simultaneous)
     except ValueError as exc:
         raise InvalidInput(f"prevalence: {exc}") from None
     training = training_threads(session, run)
@@ -157,7 +194,12 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
                      "examples: the model saw them with a category, so the correction understates its errors a little.")
     missing = len(human) - len(sample)
     if missing:
-        notes.append(f"{missing} consensus thread(s) have no ok prediction in run {run.id} and are left out.")
+        notes.append(f"{missing} consensus thread(s) have no ok prediction in run {run.id} and are outside this "
+                     "frame, so they are left out.")
+    if weighted and n_frame > sum(raw_counts.values()):
+        outside = n_frame - sum(raw_counts.values())
+        notes.append(f"{outside} thread(s) have no ok prediction in run {run.id}: they are outside the frame the "
+                     "stratified rounds were drawn from, so these shares are of the other threads.")
     if cons.n_pending:
         notes.insert(0, f"Caution: {cons.n_pending} sampled thread(s) still await a decision and are left out. The "
                         f"estimate uses the {len(sample)} decided threads only, which are not a random sample "
@@ -177,10 +219,13 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
 
 def create_stratified_round(
     session: Session, *, name: str, run_id: int | str, size: int, reviewers: list[str], per_thread: int = 3,
-    seed: int, min_per_stratum: int = 20, exclude_sampled: bool = False, actor: str = "cli",
+    seed: int, min_per_stratum: int = 2, exclude_sampled: bool = False, actor: str = "cli",
+    category: str | None = None,
 ) -> SampleResult:
-    """Create a round whose sample is stratified by the run's predicted category (rare categories
-    over-sampled, see :func:`stratified_sample_plan`), reviewers assigned balanced and in random order.
+    """Create a round whose sample is stratified by the run's predicted category with Neyman allocation
+    (spreads from the consensus so far, for all categories or the given ``category``; at least
+    ``min_per_stratum`` per predicted category; see :func:`annotator.sampling.stratified_sample_plan`),
+    reviewers assigned balanced and in random order.
 
     The design weights ``{stratum: N_h / n_h}`` go into ``sampling_spec["weights"]`` for
     :func:`prevalence_for`. One transaction: round, assignments and audit row.
@@ -198,7 +243,8 @@ def create_stratified_round(
         raise InvalidInput(f"run {run.id} has no ok predictions to stratify by")
     version = require_version(session)
     accounts = ensure_reviewers(session, reviewers, actor=actor)
-    plan = stratified_sample_plan(predicted, size=size, seed=seed, min_per_stratum=min_per_stratum)
+    spreads = allocation_spreads(session, run.id, category)
+    plan = stratified_sample_plan(predicted, size=size, seed=seed, spreads=spreads, min_per_stratum=min_per_stratum)
     picked = [int(i) for i in plan["item"]]
     np.random.default_rng(seed).shuffle(picked)  # reviewers do not see the threads stratum by stratum
     pairs = assign_reviewers(picked, reviewers, per_thread, seed=seed)
@@ -206,6 +252,8 @@ def create_stratified_round(
     spec = {"design": STRATIFIED_DESIGN, "run_id": run.id, "size": size, "drawn": len(picked),
             "candidates": int(len(predicted)), "reviewers": reviewers, "per_thread": per_thread,
             "min_per_stratum": min_per_stratum, "exclude_sampled": exclude_sampled,
+            "allocation": "neyman", "allocation_category": category,
+            "spreads": {str(k): round(float(v), 6) for k, v in spreads.items()},
             "weights": {str(s): float(w) for s, w in plan.groupby("stratum")["weight"].first().items()},
             "strata": strata}
     rnd = Round(name=name, codebook_version_id=version.id, seed=seed, per_thread=per_thread, sampling_spec=spec,
@@ -247,6 +295,7 @@ def prevalence_table(result: dict[str, Any]) -> pd.DataFrame:
     for cat, r in result["categories"].items():
         ci = r["ci"] or [None, None]
         rows.append({"category": cat, "model_share": r["naive_share"], "corrected_share": r["corrected_share"],
-                     "ci_low": ci[0], "ci_high": ci[1], "n_human_in_sample": r["n_sample_human"]})
+                     "ci_low": ci[0], "ci_high": ci[1], "upper_bound": r.get("upper_bound"),
+                     "n_human_in_sample": r["n_sample_human"]})
     return pd.DataFrame(rows, columns=["category", "model_share", "corrected_share", "ci_low", "ci_high",
-                                       "n_human_in_sample"])
+                                       "upper_bound", "n_human_in_sample"])

@@ -1,33 +1,34 @@
-"""Alert rules over a category's share of threads per period.
+"""Alert rules over a category's threads per period, with calibrated limits and multiplicity control.
 
-A rule watches one category's share of all threads (``n_category / n_total``)
-per day, week or month, and fires when a period departs from its trailing
-baseline of ``baseline_periods`` periods. Measures:
+A rule watches one category in one population (the caller filters the threads: department, role
+group, role; a rule's ``filters`` only describe that filter) per day, week or month, and compares
+each period with its trailing baseline of ``baseline_periods`` periods. Two tests per period:
 
-- ``"zscore"``: ``(share - mean) / sd`` with ``mean`` and ``sd`` (ddof=1) of
-  the baseline shares (a Shewhart-type control chart; Montgomery,
-  *Introduction to Statistical Quality Control*, 7th ed., 2013, ch. 6). ``sd``
-  is floored at the binomial sampling sd of the current period at the baseline
-  rate, ``sqrt(p (1 - p) / n_total)`` (the p-chart limit, ibid. ch. 7), so a
-  flat baseline does not turn noise into alerts; ``p`` is the baseline mean,
-  itself floored at half a thread over the baseline's volume so that a
-  category first appearing gives a finite score. The spread is then widened by
-  ``sqrt(1 + 1/B)`` for a baseline of B periods, the prediction-interval
-  factor for a new observation when the mean is estimated (in simulation
-  about 0.26% of periods fire, either direction, at threshold 3 on pure
-  binomial noise at a 5% share of 400 threads a week).
-- ``"ratio"``: ``share / mean`` (same floor on ``mean``); ``"up"`` fires at
-  ``ratio >= threshold``, ``"down"`` at ``ratio <= 1 / threshold``. It ignores
-  sampling noise apart from ``min_count``, so it suits large volumes.
+- **Share test** (the category's share of the period's threads): the period's count is compared
+  with its predictive distribution under "same share as the baseline", a beta-binomial whose mean
+  is the baseline's pooled share (Jeffreys-smoothed: ``(x + 1/2) / (n + 1)``, so a 0% or 100%
+  baseline stays finite) and whose spread allows for (i) the baseline share being estimated and
+  (ii) overdispersion: week-to-week variation beyond binomial noise, estimated from the baseline as
+  the quasi-binomial dispersion ``phi = max(1, Pearson X^2 / (B - 1))`` (McCullagh & Nelder 1989,
+  sec. 4.5; the beta-binomial matching its variance, e.g. Williams 1982).
+- **Count test** (the number of the category's threads, which finds spikes in a big category that
+  barely move its share): the count is compared with a negative-binomial predictive distribution
+  with the baseline's mean count (smoothed by 1/2) and quasi-Poisson dispersion ``max(1, s^2 /
+  mean)``, widened for the estimated mean.
 
-``min_count`` guards against alerts on a handful of threads: an upward alert
-needs ``n_category >= min_count``; a downward alert needs the baseline to
-predict at least ``min_count`` threads (``mean * n_total``). A period with no
-threads at all has no share: it is never alerted, and it is left out of the
-baselines that cover it (a baseline needs 2 defined shares).
+Each test gives an exact tail p-value in the rule's direction (two-sided: twice the smaller tail).
+Alerts are decided over the whole family of tests evaluated together (every rule x population x
+period x test) with the Benjamini-Hochberg false-discovery rate (default 5%; Holm's family-wise
+control as an option), so on series with no change the chance of *any* alert in the family is at
+most that level. The control and the number of tests are stated with the result.
 
-The caller filters the threads (department, role group, role); a rule's
-``filters`` only describe that filter. Pure functions on pandas frames.
+A rule with ``method="ratio"`` also needs the share to move by at least ``threshold`` times
+(effect-size floor); ``"zscore"`` (older stored rules) is evaluated as ``"calibrated"``.
+``min_count`` guards against alerts on a handful of threads: an upward alert needs ``n_category
+>= min_count``, a downward one a baseline expecting at least ``min_count`` threads; guarded tests
+still count in the family. A period with no threads at all is never tested and is left out of the
+baselines that cover it (a baseline needs 2 periods with threads). Pure functions on pandas frames;
+every number returned is finite.
 """
 
 from __future__ import annotations
@@ -37,25 +38,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as _sps
 
-__all__ = ["AlertRule", "describe_rule", "evaluate_rule", "weekly_series"]
+__all__ = [
+    "AlertRule",
+    "CONTROLS",
+    "describe_rule",
+    "evaluate_rule",
+    "evaluate_rules",
+    "family_statement",
+    "weekly_series",
+]
 
 _WINDOWS = {"D": ("day", "daily"), "W": ("week", "weekly"), "M": ("month", "monthly")}
-_METHODS = ("zscore", "ratio")
+_METHODS = ("calibrated", "ratio", "zscore")
 _DIRECTIONS = ("up", "down", "both")
 _SERIES_COLUMNS = ("period", "n_category", "n_total")
+CONTROLS = ("fdr", "fwer")
+#: Default false-discovery (or family-wise) level over all tests evaluated together.
+DEFAULT_LEVEL = 0.05
 
 
 @dataclass(frozen=True)
 class AlertRule:
-    """One alert rule; see the module docstring for the measures."""
+    """One alert rule; see the module docstring for the tests."""
 
     name: str
     category: str
     window: str = "W"
     baseline_periods: int = 8
-    method: str = "zscore"
-    threshold: float = 3.0
+    method: str = "calibrated"
+    threshold: float = 2.0
     direction: str = "up"
     min_count: int = 5
     filters: dict[str, str] = field(default_factory=dict)
@@ -82,84 +95,95 @@ def describe_rule(rule: AlertRule) -> str:
     unit, adjective = _WINDOWS[rule.window]
     scope = ""
     if rule.filters:
-        scope = " among threads with " + ", ".join(
-            f"{key} = {value}" for key, value in sorted(rule.filters.items())
-        )
+        scope = " among threads with " + ", ".join(f"{key} = {value}" for key, value in sorted(rule.filters.items()))
     moves = {"up": "rises", "down": "falls", "both": "rises or falls"}[rule.direction]
-    if rule.method == "zscore":
-        where = {"up": "above", "down": "below", "both": "away from"}[rule.direction]
-        change = f"{rule.threshold:g} standard deviations {where}"
-    else:
-        factor = {
-            "up": f"to {rule.threshold:g} times",
-            "down": f"to 1/{rule.threshold:g} of",
-            "both": f"to {rule.threshold:g} times or 1/{rule.threshold:g} of",
+    effect = ""
+    if rule.method == "ratio":
+        effect = {
+            "up": f" to at least {rule.threshold:g} times its share",
+            "down": f" to at most 1/{rule.threshold:g} of its share",
+            "both": f" to {rule.threshold:g} times or 1/{rule.threshold:g} of its share",
         }[rule.direction]
-        change = factor
     return (
-        f"{rule.name}: alert when the {adjective} share of '{rule.category}'{scope} "
-        f"{moves} {change} its mean over the previous {rule.baseline_periods} {unit}s "
-        f"(with at least {rule.min_count} threads)."
+        f"{rule.name}: alert when the {adjective} share or count of '{rule.category}'{scope} {moves}{effect} "
+        f"beyond what its previous {rule.baseline_periods} {unit}s predict, allowing for their "
+        f"week-to-week spread (with at least {rule.min_count} threads; false discoveries controlled "
+        "over all rules and periods)."
     )
 
 
-def evaluate_rule(rule: AlertRule, series: pd.DataFrame) -> list[dict[str, Any]]:
-    """Return the periods of ``series`` where ``rule`` fires, oldest first.
+def family_statement(control: str, level: float, n_tests: int, n_rules: int) -> str:
+    """One sentence for the output: which multiplicity control, at what level, over how many tests."""
+    if control == "fdr":
+        how = f"Benjamini-Hochberg false-discovery rate {level:.0%}"
+    else:
+        how = f"Holm family-wise error rate {level:.0%}"
+    return (f"{how} over {n_tests} tests ({n_rules} rule(s) x periods x share and count tests): on series "
+            f"without real change, the chance of any alert among them is at most {level:.0%}.")
+
+
+def evaluate_rule(
+    rule: AlertRule, series: pd.DataFrame, *, control: str = "fdr", level: float = DEFAULT_LEVEL
+) -> list[dict[str, Any]]:
+    """The periods of ``series`` where ``rule`` fires, oldest first (the rule is its own family).
 
     Args:
         rule: the rule.
-        series: one row per period, columns ``period`` (period start),
-            ``n_category`` and ``n_total``; build it with :func:`weekly_series`
-            so empty periods are present as zeros. Rows are sorted by period.
+        series: one row per period, columns ``period`` (period start), ``n_category`` and
+            ``n_total``; build it with :func:`weekly_series` so empty periods are present as zeros.
 
     Returns:
-        One dict per alert: ``rule``, ``category``, ``period`` (ISO date),
-        ``share``, ``baseline_mean``, ``baseline_std``, ``score`` (z or ratio),
-        ``direction`` (``"up"``/``"down"``), ``n_category``, ``n_total``,
-        ``message``. Plain JSON types; an empty list when the series is
-        shorter than the baseline.
+        One dict per alert (see :func:`evaluate_rules`); an empty list when the series is shorter
+        than the baseline.
     """
-    missing = set(_SERIES_COLUMNS) - set(series.columns)
-    if missing:
-        raise ValueError(f"series is missing columns {sorted(missing)}")
-    ordered = series.sort_values("period", kind="stable").reset_index(drop=True)
-    periods = pd.to_datetime(ordered["period"])
-    n_cat = ordered["n_category"].to_numpy(dtype=float)
-    n_tot = ordered["n_total"].to_numpy(dtype=float)
-    if (n_cat < 0).any() or (n_cat > n_tot).any():
-        raise ValueError("need 0 <= n_category <= n_total in every period")
-    share = np.divide(n_cat, n_tot, out=np.full(n_cat.size, np.nan), where=n_tot > 0)
-    alerts = []
-    for t in range(rule.baseline_periods, len(ordered)):
-        if n_tot[t] == 0:
-            continue
-        window = slice(t - rule.baseline_periods, t)
-        base, base_tot = share[window], n_tot[window]
-        defined = ~np.isnan(base)
-        if defined.sum() < 2:
-            continue
-        alert = _score(rule, share[t], n_cat[t], n_tot[t], base[defined], base_tot[defined].sum())
-        if alert is None:
-            continue
-        mean, sd, score, direction = alert
-        alerts.append(
-            {
-                "rule": rule.name,
-                "category": rule.category,
-                "period": periods[t].date().isoformat(),
-                "share": float(share[t]),
-                "baseline_mean": mean,
-                "baseline_std": sd,
-                "score": score,
-                "direction": direction,
-                "n_category": int(n_cat[t]),
-                "n_total": int(n_tot[t]),
-                "message": _message(
-                    rule, periods[t], share[t], n_cat[t], n_tot[t], mean, score, direction
-                ),
-            }
-        )
-    return alerts
+    return evaluate_rules([(rule, series)], control=control, level=level)["alerts"][0]
+
+
+def evaluate_rules(
+    rules: list[tuple[AlertRule, pd.DataFrame]], *, control: str = "fdr", level: float = DEFAULT_LEVEL
+) -> dict[str, Any]:
+    """Evaluate several rules together, controlling false alerts over all their tests.
+
+    Returns ``{"alerts": [list per rule], "n_tests", "control", "level", "statement"}``. One alert per
+    rule and period, from its most significant test (``tests_fired`` lists every test that fired):
+    ``rule, category, period (ISO date), test ("share"/"count"), direction ("up"/"down"), share,
+    baseline_mean (pooled baseline share), expected_count, n_category, n_total, p_value,
+    adjusted_p_value, dispersion, score (standardised difference), message``; all finite.
+    """
+    if control not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}, got {control!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    candidates: list[list[dict[str, Any]]] = []
+    p_values: list[float] = []
+    owners: list[tuple[int, int]] = []
+    for r, (rule, series) in enumerate(rules):
+        tests = _tests(rule, series)
+        candidates.append(tests)
+        for i, test in enumerate(tests):
+            p_values.append(test["p_value"])
+            owners.append((r, i))
+    adjusted = _adjust(np.array(p_values, dtype=float), control)
+    alerts: list[list[dict[str, Any]]] = [[] for _ in rules]
+    for (r, i), q in zip(owners, adjusted):
+        test = candidates[r][i]
+        test["adjusted_p_value"] = float(q)
+        if q <= level and test.pop("eligible"):
+            alerts[r].append(test)
+        else:
+            test.pop("eligible", None)
+    merged: list[list[dict[str, Any]]] = []
+    for found in alerts:
+        by_period: dict[str, dict[str, Any]] = {}
+        for test in sorted(found, key=lambda a: (a["adjusted_p_value"], a["test"] != "share")):
+            if test["period"] in by_period:
+                by_period[test["period"]]["tests_fired"].append(test["test"])
+            else:
+                by_period[test["period"]] = {**test, "tests_fired": [test["test"]]}
+        merged.append(sorted(by_period.values(), key=lambda a: a["period"]))
+    alerts = merged
+    return {"alerts": alerts, "n_tests": len(p_values), "control": control, "level": level,
+            "statement": family_statement(control, level, len(p_values), len(rules))}
 
 
 def weekly_series(
@@ -234,43 +258,150 @@ def _period_start(stamps: pd.Series, period: str) -> pd.Series:
     return day
 
 
-def _score(
-    rule: AlertRule, share: float, n_cat: float, n_tot: float, base: np.ndarray, base_volume: float
-) -> tuple[float, float, float, str] | None:
-    """Return ``(mean, sd, score, direction)`` if the period fires, else None."""
-    mean = float(base.mean())
-    sd = float(base.std(ddof=1))
-    p = max(mean, 0.5 / base_volume)
-    if rule.method == "zscore":
-        spread = max(sd, float(np.sqrt(p * (1 - p) / n_tot))) * np.sqrt(1 + 1 / base.size)
-        score = (share - mean) / spread
-        up, down = score >= rule.threshold, score <= -rule.threshold
+def _adjust(p: np.ndarray, control: str) -> np.ndarray:
+    """Benjamini-Hochberg (step-up) or Holm (step-down) adjusted p-values, capped at 1."""
+    m = p.size
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if control == "fdr":
+        adj = ranked * m / np.arange(1, m + 1)
+        adj = np.minimum.accumulate(adj[::-1])[::-1]
     else:
-        score = share / p
-        up, down = score >= rule.threshold, score <= 1 / rule.threshold
-    if up and rule.direction in ("up", "both") and n_cat >= rule.min_count:
-        return mean, sd, float(score), "up"
-    if down and rule.direction in ("down", "both") and mean * n_tot >= rule.min_count:
-        return mean, sd, float(score), "down"
-    return None
+        adj = ranked * (m - np.arange(m))
+        adj = np.maximum.accumulate(adj)
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
 
 
-def _message(
-    rule: AlertRule,
-    start: pd.Timestamp,
-    share: float,
-    n_cat: float,
-    n_tot: float,
-    mean: float,
-    score: float,
-    direction: str,
-) -> str:
+#: Periods (at most) from which the overdispersion of a rule's series is estimated.
+DISPERSION_PERIODS = 26
+#: The dispersion used is an upper confidence bound: Pearson X^2 over this lower chi-square quantile.
+DISPERSION_QUANTILE = 0.1
+
+
+def _directional(direction: str, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if direction == "up":
+        return up, np.full(up.shape, "up")
+    if direction == "down":
+        return down, np.full(up.shape, "down")
+    return np.minimum(1.0, 2 * np.minimum(up, down)), np.where(up <= down, "up", "down")
+
+
+def _tests(rule: AlertRule, series: pd.DataFrame) -> list[dict[str, Any]]:
+    """Share and count tests of every testable period (vectorised over periods)."""
+    missing = set(_SERIES_COLUMNS) - set(series.columns)
+    if missing:
+        raise ValueError(f"series is missing columns {sorted(missing)}")
+    ordered = series.sort_values("period", kind="stable").reset_index(drop=True)
+    periods = pd.to_datetime(ordered["period"])
+    n_cat = ordered["n_category"].to_numpy(dtype=float)
+    n_tot = ordered["n_total"].to_numpy(dtype=float)
+    if (n_cat < 0).any() or (n_cat > n_tot).any():
+        raise ValueError("need 0 <= n_category <= n_total in every period")
+    B, D = rule.baseline_periods, max(DISPERSION_PERIODS, rule.baseline_periods)
+    rows = []
+    for t in range(B, len(ordered)):
+        if n_tot[t] == 0:
+            continue
+        mean_win = slice(t - B, t)
+        keep = n_tot[mean_win] > 0
+        if keep.sum() < 2:
+            continue
+        disp_win = slice(max(0, t - D), t)
+        disp_keep = n_tot[disp_win] > 0
+        rows.append((t, n_cat[mean_win][keep], n_tot[mean_win][keep], n_cat[disp_win][disp_keep],
+                     n_tot[disp_win][disp_keep]))
+    if not rows:
+        return []
+    t_idx = np.array([r[0] for r in rows])
+    x, n = n_cat[t_idx], n_tot[t_idx]
+    # ---- share test: beta-binomial predictive and a Student-t check on the dispersion's df
+    X = np.array([r[1].sum() for r in rows])
+    Nb = np.array([r[2].sum() for r in rows])
+    pooled = X / Nb
+    smoothed = (X + 0.5) / (Nb + 1.0)
+    phi, df = np.ones(len(rows)), np.ones(len(rows))
+    for i, (_, _, _, dx, dn) in enumerate(rows):
+        p_d = dx.sum() / dn.sum()
+        df[i] = max(dx.size - 1, 1)
+        if 0 < p_d < 1 and dx.size >= 2:
+            pearson = float((((dx - dn * p_d) ** 2) / (dn * p_d * (1 - p_d))).sum())
+            phi[i] = max(1.0, pearson / _sps.chi2.ppf(DISPERSION_QUANTILE, dx.size - 1))
+    inflation = phi * (1 + n / Nb)
+    kappa = np.maximum(np.where(inflation < n, (n - inflation) / (inflation - 1), 1e-3), 1e-3)
+    dist = _sps.betabinom(n.astype(np.int64), kappa * smoothed, kappa * (1 - smoothed))
+    up_exact = np.where(x > 0, dist.sf(x - 1), 1.0)
+    down_exact = dist.cdf(x)
+    expected = n * smoothed
+    sd = np.sqrt(np.maximum(inflation * n * smoothed * (1 - smoothed), 1e-12))
+    score = (x - expected) / sd
+    up = np.maximum(up_exact, _sps.t.sf(score, df))
+    down = np.maximum(down_exact, _sps.t.cdf(score, df))
+    p_share, dir_share = _directional(rule.direction, np.clip(up, 0, 1), np.clip(down, 0, 1))
+    # ---- count test: negative-binomial predictive and the same t check
+    counts = [r[1] for r in rows]
+    B_eff = np.array([c.size for c in counts], dtype=float)
+    mean_c = np.array([c.mean() for c in counts])
+    smoothed_c = (mean_c * B_eff + 0.5) / B_eff
+    phi_c = np.ones(len(rows))
+    for i, (_, _, _, dx, _) in enumerate(rows):
+        if dx.size >= 2 and dx.mean() > 0:
+            ratio = float(dx.var(ddof=1)) * (dx.size - 1) / float(dx.mean())
+            phi_c[i] = max(1.0, ratio / _sps.chi2.ppf(DISPERSION_QUANTILE, dx.size - 1))
+    variance = phi_c * smoothed_c * (1 + 1 / B_eff)
+    prob = smoothed_c / variance
+    size = smoothed_c * prob / (1 - prob)
+    nb = _sps.nbinom(size, prob)
+    score_c = (x - smoothed_c) / np.sqrt(variance)
+    up_c = np.maximum(np.where(x > 0, nb.sf(x - 1), 1.0), _sps.t.sf(score_c, df))
+    down_c = np.maximum(nb.cdf(x), _sps.t.cdf(score_c, df))
+    p_count, dir_count = _directional(rule.direction, np.clip(up_c, 0, 1), np.clip(down_c, 0, 1))
+    out: list[dict[str, Any]] = []
+    for i, t in enumerate(t_idx):
+        base = {"rule": rule.name, "category": rule.category, "period": periods[t].date().isoformat(),
+                "n_category": int(x[i]), "n_total": int(n[i]), "share": float(x[i] / n[i])}
+        eligible = x[i] >= rule.min_count if dir_share[i] == "up" else n[i] * pooled[i] >= rule.min_count
+        if rule.method == "ratio":
+            ratio = (x[i] / n[i]) / smoothed[i]
+            eligible = eligible and (ratio >= rule.threshold if dir_share[i] == "up" else ratio <= 1 / rule.threshold)
+        share = {**base, "test": "share", "direction": str(dir_share[i]), "p_value": float(p_share[i]),
+                 "baseline_mean": float(pooled[i]), "expected_count": float(expected[i]),
+                 "dispersion": float(phi[i]), "score": float(score[i]), "eligible": bool(eligible)}
+        eligible_c = (x[i] >= rule.min_count if dir_count[i] == "up" else mean_c[i] >= rule.min_count)
+        count = {**base, "test": "count", "direction": str(dir_count[i]), "p_value": float(p_count[i]),
+                 "baseline_mean": float(pooled[i]), "expected_count": float(smoothed_c[i]),
+                 "dispersion": float(phi_c[i]), "score": float(score_c[i]),
+                 "eligible": bool(eligible_c and rule.method != "ratio")}
+        for test in (share, count):
+            test["message"] = _message(rule, periods[t], test)
+            out.append(test)
+    return out
+
+
+def _message(rule: AlertRule, start: pd.Timestamp, test: dict[str, Any]) -> str:
     unit = _WINDOWS[rule.window][0]
     label = start.strftime("%B %Y") if rule.window == "M" else start.date().isoformat()
-    moved = "rose" if direction == "up" else "fell"
-    measure = f"z = {score:.1f}" if rule.method == "zscore" else f"{score:.1f} times the baseline"
-    return (
-        f"{unit.capitalize()} of {label}: '{rule.category}' {moved} to {share:.1%} of threads "
-        f"({int(n_cat)} of {int(n_tot)}), against {mean:.1%} on average over the previous "
-        f"{rule.baseline_periods} {unit}s ({measure})."
-    )
+    moved = "rose" if test["direction"] == "up" else "fell"
+    n_cat, n_tot = test["n_category"], test["n_total"]
+    if test["test"] == "share":
+        what = (f"'{rule.category}' {moved} to {_pct(test['share'])} of threads ({n_cat} of {n_tot}), against "
+                f"{_pct(test['baseline_mean'])} over the previous {rule.baseline_periods} {unit}s")
+    else:
+        what = (f"'{rule.category}' {moved} to {n_cat} threads (of {n_tot}), against about "
+                f"{test['expected_count']:.1f} a {unit} over the previous {rule.baseline_periods} {unit}s")
+    return f"{unit.capitalize()} of {label}: {what} (p = {_p(test['p_value'])}, {test['test']} test)."
+
+
+def _pct(value: float) -> str:
+    """A share for a message, never rounded to 0% or 100% unless exact."""
+    text = f"{100 * value:.1f}%"
+    if text in ("0.0%", "100.0%") and value not in (0.0, 1.0):
+        return "<0.1%" if value < 0.5 else ">99.9%"
+    return text
+
+
+def _p(value: float) -> str:
+    return "<0.0001" if value < 1e-4 else f"{value:.4f}"

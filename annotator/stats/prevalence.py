@@ -1,57 +1,49 @@
-"""Category prevalence corrected for classifier error, with confidence intervals.
+"""Category prevalence in a frame of threads, corrected for classifier error (design-based).
 
-The model (GPT-4o) labels every thread of a corpus of ``N`` threads; a random
-sample of ``n`` threads also carries the adjudicated human consensus. The
-model's shares alone are biased by its errors; these functions estimate each
-category's share of the corpus as humans would label it, with a CI.
+The model labels the threads of a *frame* (the corpus, or the part a round was sampled from) of
+``N`` threads, ``n_failed`` of which have no model label (failed predictions: counted in ``N``,
+never dropped). A random sample of ``n`` of them carries the adjudicated human consensus. The
+target is each category's share of *this frame* as humans would label it, a finite-population
+quantity, so every variance carries the finite-population correction.
 
-Methods and references
-----------------------
-- ``"ppi"``: prediction-powered inference for a mean (Angelopoulos, Bates,
-  Fannjiang, Jordan & Zrnic, *Science* 382:669, 2023). For category k,
-  ``theta_k = mean_corpus(1[model=k]) + mean_sample(1[human=k] - 1[model=k])``
-  with variance ``var_corpus(1[model=k]) / N + var_sample(rectifier) / n`` and a
-  normal interval. That is the simple-random-sample form, used when the sample
-  has no ``weight`` column. With a ``weight`` column (a sample stratified by
-  the model's label, see :func:`stratified_sample_plan`), the rectifier is a
-  stratified estimator over predicted-category strata h: stratum shares
-  ``W_h = N_h / N`` come from the corpus counts (known exactly), the rectifier
-  mean inside each stratum is weight-normalised (Hajek), and its variance is
-  ``sum_h W_h^2 (1 - n_h/N_h) v_h`` with ``v_h`` the linearised variance of the
-  Hajek mean (Cochran, *Sampling Techniques*, 3rd ed., 1977, ch. 5 and 6.12).
-  Since the model label is constant inside a stratum this estimate equals the
-  confusion-matrix point estimate below. The corrected shares of all
-  categories sum to 1 exactly; a share or bound outside [0, 1] is clipped and
-  the clipping is reported.
-- ``"confusion"``: confusion-matrix correction by predicted-category strata
-  (the "classify and count, then adjust" estimator; Buonaccorsi, *Measurement
-  Error*, 2010, ch. 3): ``share_j = sum_i p_model(i) * P(human=j | model=i)``
-  with ``P(j | i)`` estimated from the sampled threads the model put in i
-  (weight-normalised if weights are given) and ``p_model`` the corpus share.
-  For a simple random sample this is the post-stratified estimator; its CI
-  uses the delta-method (linearised) variance of the stratified estimator
-  above, conditional on the stratum sample sizes. With a weighted sample the
-  two methods therefore give the same numbers.
+Estimators (Cochran, *Sampling Techniques*, 3rd ed., 1977; Saerndal, Swensson & Wretman, *Model
+Assisted Survey Sampling*, 1992, ch. 6-7)
+---------------------------------------------------------------------------------------------
+- ``"ppi"`` (the default): the difference estimator, which is prediction-powered inference for a
+  mean (Angelopoulos et al., *Science* 382:669, 2023) with the frame's predictions known:
+  ``theta_k = p_f,k + mean_sample(1[human = k] - 1[model = k])``, with ``p_f,k`` the model's share
+  over all N threads (known exactly: no variance) and variance ``(1 - n/N) s_r^2 / n``.
+- ``"confusion"``: the post-stratified (confusion-matrix) estimator: ``theta_k = sum_h W_h
+  p_hk`` with ``W_h = N_h / N`` the model's shares (strata = model label, failed predictions one
+  more stratum) and ``p_hk`` the share of human label k among the sampled threads of stratum h;
+  variance ``sum_h W_h^2 (1 - n_h/N_h) s_hk^2 / n_h`` (conditional on the stratum sample sizes).
+- A sample stratified by the model's label (rows with a ``weight`` column) is estimated by the
+  stratified estimator, the same formula with the design's ``n_h`` (weight-normalised within a
+  stratum); there the difference and post-stratified estimators coincide, so both methods give the
+  same numbers and the same variance as a simple random sample would under that formula.
 
-Small counts. A Wald variance is 0 when the sample shows no disagreement on
-a category, which is common for rare categories (say 0.8% of threads, where a
-few missed threads hide in the big category's stratum) and made such
-intervals miss the truth about half the time in simulation. In the variance
-only (never the point estimate) each category therefore gets two
-pseudo-disagreements, in the spirit of Agresti & Coull (*Am. Stat.* 52:119,
-1998) who add z^2/2 ~ 2 pseudo-events: one of each sign for the simple PPI
-rectifier, and ``2 n_h / n`` pseudo-threads of the opposite label in each
-stratum for the stratified variance (the same total under proportional
-allocation). Its weight fades as disagreements are observed.
-:func:`simulate_coverage` measures the resulting coverage.
+Intervals (small-sample, not a variance floor)
+----------------------------------------------
+The sample part of every estimator is the difference between the shares of *missed* threads
+(human k, model not k) and *false positives* (model k, human not k): a difference of two cell
+probabilities of one multinomial, for which Tango's score interval (Tango 1998, *Stat. Med.*
+17:891; recommended by Newcombe 1998 and Fagerland et al. 2014) is accurate at small counts and
+never zero-width. The difference estimator on a simple random sample uses it on the observed
+counts; the post-stratified and stratified estimators use it on their estimated shares with Korn &
+Graubard's (1998) effective sample size (the design variance matched to a multinomial of that
+size). Deviations from the estimate are scaled by the finite-population correction. A category
+with fewer than :data:`MIN_CASES` human-labelled threads in the sample, or a sample under
+:data:`MIN_SAMPLE`, gets no two-sided interval (withheld with the reason) but its one-sided upper
+bound. ``simultaneous`` uses Bonferroni's level ``1 - alpha / K`` for each of the K categories, so
+all intervals hold together with probability at least ``1 - alpha``. :func:`simulate_coverage`
+measures coverage (see ``bench/sim_prevalence_coverage.py``).
 
-The target is the share in this corpus. A predicted-category stratum that
-holds threads in the corpus but none in the sample cannot be corrected: its
-threads are counted at their model label and a note says so.
+A model-label stratum that holds threads in the frame but none in the sample cannot be corrected
+by the post-stratified estimator: its threads are counted at the model's label (failed
+predictions: like the rest of the sample) and a note says so.
 
-Undefined values are ``None`` and their reason is stored in the result's
-``undefined`` mapping under a dotted path (``"categories.Coding.ci"``).
-Results are plain JSON types and never contain NaN.
+Undefined values are ``None`` and their reason is stored in the result's ``undefined`` mapping
+under a dotted path (``"categories.Coding.ci"``). Results are plain JSON types, never NaN.
 """
 
 from __future__ import annotations
@@ -64,40 +56,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["estimate_prevalence", "simulate_coverage", "stratified_sample_plan"]
+from annotator.stats.planning import neyman_allocation
+
+__all__ = ["MIN_CASES", "MIN_SAMPLE", "estimate_prevalence", "simulate_coverage"]
 
 _METHODS = ("ppi", "confusion")
-_SMALL_COUNTS = (
-    " Intervals count two imagined disagreements per category (after Agresti & Coull, 1998)"
-    " so that rare categories are not given falsely narrow intervals; this makes them"
-    " slightly conservative."
-)
+#: Fewest human-labelled threads of a category in the sample for a two-sided interval.
+MIN_CASES = 5
+#: Fewest human-labelled threads in the sample for any interval.
+MIN_SAMPLE = 10
+NO_PREDICTION = None
+
 _DESCRIPTIONS = {
     ("ppi", False): (
-        "Prediction-powered inference (Angelopoulos et al., Science 2023): the model's "
-        "share of each category over all {N} threads, plus a correction equal to the "
-        "average difference between human and model labels in a simple random sample "
-        "of {n} human-labelled threads. {conf}% normal confidence interval."
-    ),
-    ("ppi", True): (
-        "Prediction-powered inference (Angelopoulos et al., Science 2023) with a "
-        "stratified correction: the model's share of each category over all {N} "
-        "threads, plus the weighted average difference between human and model labels "
-        "in {n} human-labelled threads sampled within each model-predicted category. "
-        "{conf}% normal confidence interval."
+        "Difference estimator (prediction-powered inference, Angelopoulos et al., Science 2023): the "
+        "model's share of each category over all {N} threads of the frame, plus the average difference "
+        "between human and model labels in a simple random sample of {n} human-labelled threads; "
+        "variance (1 - n/N) s_r^2 / n. {conf} intervals: Tango's score interval for the sample part "
+        "(missed minus false-positive threads), never zero-width."
     ),
     ("confusion", False): (
-        "Confusion-matrix correction: for each category the model predicted, the {n} "
-        "human-labelled threads (a simple random sample) show how humans would label "
-        "those threads; the model's counts over all {N} threads are redistributed "
-        "accordingly. {conf}% normal confidence interval (delta method)."
+        "Post-stratified (confusion-matrix) estimator: for each label the model gave, the {n} "
+        "human-labelled threads (a simple random sample) show how humans label those threads; the "
+        "model's counts over all {N} threads are redistributed accordingly; variance with the "
+        "finite-population correction per stratum. {conf} intervals: Tango's score interval with Korn & "
+        "Graubard's effective sample size."
     ),
-    ("confusion", True): (
-        "Confusion-matrix correction: for each category the model predicted, the {n} "
-        "human-labelled threads sampled within it (weighted by their sampling design) "
-        "show how humans would label those threads; the model's counts over all {N} "
-        "threads are redistributed accordingly. {conf}% normal confidence interval "
-        "(delta method)."
+    ("stratified", True): (
+        "Stratified estimator for a sample stratified by the model's label: for each predicted "
+        "category, the share of each human label among its sampled threads, weighted by the "
+        "category's share of the {N} threads of the frame ({n} human-labelled threads; the difference "
+        "and confusion-matrix estimators coincide here); variance with the finite-population "
+        "correction per stratum. {conf} intervals: Tango's score interval with Korn & Graubard's "
+        "effective sample size."
     ),
 }
 
@@ -112,75 +103,86 @@ def estimate_prevalence(
     categories: Sequence[str],
     alpha: float = 0.05,
     method: str = "ppi",
+    n_failed: int = 0,
+    frame: str | None = None,
+    simultaneous: bool = False,
 ) -> dict[str, Any]:
-    """Estimate each category's share of the corpus, corrected with human labels.
+    """Estimate each category's share of the frame, corrected with human labels.
 
     Args:
-        model_counts: category -> number of corpus threads the model gave that
-            label (``N`` is the sum; categories missing here count 0).
-        sample: one row per human-labelled thread, columns ``model`` and
-            ``human`` (labels from ``categories``) and optional ``weight``
-            (design weight, 1 / inclusion probability). With ``weight`` the
-            sample is taken to be stratified by the ``model`` label.
+        model_counts: category -> number of frame threads the model gave that label.
+        sample: one row per human-labelled thread of the frame, columns ``model`` (a category, or
+            None for a thread whose prediction failed) and ``human`` (a category), and optional
+            ``weight`` (design weight; with it the sample is taken to be stratified by ``model``).
         categories: the codebook's categories, in display order.
         alpha: 1 - confidence level of the intervals.
-        method: ``"ppi"`` or ``"confusion"`` (see the module docstring).
+        method: ``"ppi"`` (difference estimator, the default) or ``"confusion"`` (post-stratified).
+        n_failed: frame threads without a model label (failed or missing predictions); part of N.
+        frame: plain words for the frame the sample was drawn from (stated in the result).
+        simultaneous: Bonferroni intervals that hold for all categories together.
 
     Returns:
-        ``{"N", "n", "method", "method_description", "design", "confidence",
-        "categories": {category: {"naive_share", "corrected_share",
-        "unclipped_share", "ci", "clipped", "se", "n_sample_human",
-        "n_sample_model"}}, "notes": [...], "undefined": {path: reason}}``.
-        ``ci`` is ``[lo, hi]`` at level ``confidence`` (95% by default) and
-        ``se`` its standard error; ``corrected_share`` and ``ci`` are clipped
-        to [0, 1] (``clipped`` says so), ``unclipped_share`` is not.
+        ``{"N", "n", "n_failed", "frame", "method", "method_description", "design", "confidence",
+        "confidence_per_category", "simultaneous", "categories": {category: {"naive_share",
+        "corrected_share", "unclipped_share", "ci", "ci_method", "ci_reason", "upper_bound",
+        "clipped", "se", "n_sample_human", "n_sample_model"}}, "notes", "undefined",
+        "conventions"}``. ``se`` is the design-based standard error; ``ci`` ``[lo, hi]`` or None
+        (then ``ci_reason`` says why and ``upper_bound`` is a one-sided bound at the same level).
 
     Raises:
-        ValueError: unknown method, bad ``alpha``, missing columns, labels
-            outside ``categories``, more sampled threads than corpus threads
-            under a model label, negative counts or non-positive weights.
+        ValueError: unknown method, bad ``alpha``, missing columns, labels outside
+            ``categories``, more sampled threads than frame threads under a model label, negative
+            counts or non-positive weights.
     """
     cats = _check_categories(categories)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    counts = _counts_vector(model_counts, cats)
+    if not isinstance(n_failed, (int, np.integer)) or n_failed < 0:
+        raise ValueError(f"n_failed must be a non-negative integer, got {n_failed!r}")
+    K = len(cats)
+    counts = np.append(_counts_vector(model_counts, cats), float(n_failed))  # stratum K: no prediction
     data = _sample_arrays(sample, cats)
     N, n = int(counts.sum()), int(data.model.size)
     weighted = data.weight is not None
-    conf = round(100 * (1 - alpha), 6)
-    description = _DESCRIPTIONS[(method, weighted)].format(N=N, n=n, conf=f"{conf:g}")
-    description += _SMALL_COUNTS
+    alpha_each = alpha / K if simultaneous else alpha
+    conf_each = 1 - alpha_each
+    conf_text = (f"Bonferroni-simultaneous {100 * (1 - alpha):g}% (each at {100 * conf_each:.4g}%)"
+                 if simultaneous else f"{100 * (1 - alpha):g}%")
+    key = ("stratified", True) if weighted else (method, False)
+    description = _DESCRIPTIONS[key].format(N=N, n=n, conf=conf_text)
     undefined: dict[str, str] = {}
     notes: list[str] = []
-    n_human = np.bincount(data.human, minlength=len(cats))
-    n_model = np.bincount(data.model, minlength=len(cats))
-    naive = counts / N if N else None
-
+    n_human = np.bincount(data.human, minlength=K)
+    n_model = np.bincount(data.model, minlength=K + 1)
+    naive = counts[:K] / N if N else None
     estimate: _Estimate | None = None
     reason: str | None = None
     if N == 0:
-        reason = "the corpus holds no model-labelled thread (N = 0)"
+        reason = "the frame holds no thread (N = 0)"
     elif n == 0:
         reason = "no human-labelled thread in the sample (n = 0): nothing to correct with"
     else:
-        excess = [c for c, k, m in zip(cats, counts, n_model) if m > k]
+        excess = [("(no prediction)" if h == K else cats[h]) for h in range(K + 1) if n_model[h] > counts[h]]
         if excess:
-            raise ValueError(f"sample has more threads than the corpus under model label(s) {excess}")
-        estimate = _estimate(counts, data, method, alpha)
+            raise ValueError(f"sample has more threads than the frame under model label(s) {excess}")
+        estimate = _estimate(counts, data, method, alpha_each)
+        for h in estimate.uncorrected_strata:
+            if h == K:
+                notes.append(f"{int(counts[h])} thread(s) without a model label and none of them in the sample: "
+                             "they are estimated like the rest of the sample.")
+            else:
+                notes.append(f"No human-labelled thread among the {int(counts[h])} threads the model put in "
+                             f"'{cats[h]}': they are counted at the model's label, uncorrected, and the "
+                             "interval does not reflect their error.")
         notes.extend(
-            f"No human-labelled thread among the {int(counts[h])} threads the model put in "
-            f"'{cats[h]}': they are counted at the model's label, uncorrected, and the "
-            "interval does not reflect their error."
-            for h in estimate.uncorrected_strata
+            f"Only one human-labelled thread among those the model put in '{cats[h]}': its Wilson interval "
+            "is wide, and its variance was set to the binomial maximum 1/4." for h in estimate.single_strata
         )
-        notes.extend(
-            f"Only one human-labelled thread among those the model put in '{cats[h]}': "
-            "its within-stratum variance was set to the binomial maximum 1/4."
-            for h in estimate.single_strata
-        )
-
+    if n_failed:
+        notes.append(f"{n_failed} of the {N} threads have no model label (failed or missing predictions); "
+                     "they stay in N and their share is estimated from the human labels.")
     per_cat: dict[str, dict[str, Any]] = {}
     for k, cat in enumerate(cats):
         row: dict[str, Any] = {
@@ -188,6 +190,9 @@ def estimate_prevalence(
             "corrected_share": None,
             "unclipped_share": None,
             "ci": None,
+            "ci_method": None,
+            "ci_reason": None,
+            "upper_bound": None,
             "clipped": False,
             "se": None,
             "n_sample_human": int(n_human[k]),
@@ -196,98 +201,73 @@ def estimate_prevalence(
         if estimate is None:
             fields = ("naive_share",) * (naive is None) + ("corrected_share", "ci", "se")
             undefined.update({f"categories.{cat}.{f}": str(reason) for f in fields})
+            row["ci_reason"] = str(reason)
+            per_cat[cat] = row
+            continue
+        theta = float(estimate.theta[k])
+        row["unclipped_share"] = theta
+        row["corrected_share"] = min(max(theta, 0.0), 1.0)
+        row["clipped"] = row["corrected_share"] != theta
+        row["se"] = float(estimate.se[k])
+        row["ci_method"] = estimate.ci_method
+        lo, hi = float(estimate.lo[k]), float(estimate.hi[k])
+        bounds = [min(max(lo, 0.0), 1.0), min(max(hi, 0.0), 1.0)]
+        why = None
+        if n < MIN_SAMPLE:
+            why = f"only {n} human-labelled thread(s) in the sample; intervals need at least {MIN_SAMPLE}"
+        elif n_human[k] < MIN_CASES:
+            why = (f"only {n_human[k]} human-labelled thread(s) of this category in the sample; a two-sided "
+                   f"interval needs at least {MIN_CASES} (the upper bound is given instead)")
+        elif not bounds[1] > bounds[0]:
+            why = "the interval would have zero width"
+        if why:
+            row["ci_reason"] = why
+            row["upper_bound"] = bounds[1]
+            undefined[f"categories.{cat}.ci"] = why
         else:
-            theta = float(estimate.theta[k])
-            row["unclipped_share"] = theta
-            row["corrected_share"] = min(max(theta, 0.0), 1.0)
-            row["clipped"] = row["corrected_share"] != theta
-            lo, hi = float(estimate.lo[k]), float(estimate.hi[k])
-            row["ci"] = [min(max(lo, 0.0), 1.0), min(max(hi, 0.0), 1.0)]
-            row["clipped"] = row["clipped"] or row["ci"] != [lo, hi]
-            row["se"] = float(estimate.se[k])
-            if row["clipped"]:
-                notes.append(f"'{cat}': the estimate or interval fell outside [0, 1] and was clipped.")
-            if n_human[k] == 0 and n_model[k] == 0:
-                notes.append(
-                    f"'{cat}': no sampled thread carries this label (human or model), so the "
-                    "sample shows none of the model's errors on it; its interval rests on the "
-                    "small-count adjustment."
-                )
+            row["ci"] = bounds
+            row["clipped"] = row["clipped"] or bounds != [lo, hi]
+        if row["clipped"]:
+            notes.append(f"'{cat}': the estimate or interval fell outside [0, 1] and was clipped.")
         per_cat[cat] = row
-
     return {
         "N": N,
         "n": n,
+        "n_failed": int(n_failed),
+        "frame": frame or "all threads",
         "method": method,
         "method_description": description,
         "design": "stratified by model label (weighted)" if weighted else "simple random sample",
         "confidence": 1 - alpha,
+        "confidence_per_category": conf_each,
+        "simultaneous": bool(simultaneous),
         "categories": per_cat,
         "notes": notes,
         "undefined": undefined,
+        "conventions": _conventions(N, n, n_failed, frame, simultaneous, alpha, K),
     }
 
 
-def stratified_sample_plan(
-    predicted: Mapping[str, str] | pd.Series,
-    *,
-    size: int,
-    seed: int,
-    min_per_stratum: int = 20,
-) -> pd.DataFrame:
-    """Draw a sample stratified by predicted category, over-sampling rare strata.
-
-    Allocation: stratum h (``N_h`` items) gets ``n_h = min(N_h, max(m, c N_h))``
-    with ``m = min_per_stratum`` and ``c`` chosen so the ``n_h`` sum to ``size``
-    (proportional allocation with a floor, capped by the stratum size), then
-    rounded by largest remainder. If ``size`` cannot give every stratum its
-    floor, the floor is lowered evenly. Items are drawn without replacement
-    inside each stratum; a stratum given 0 items is absent, so the weights then
-    sum to less than ``N``.
-
-    Args:
-        predicted: item id -> predicted category (a mapping or a Series indexed
-            by item id). Items are sorted by id first, so the draw depends only
-            on the contents and the seed.
-        size: total number of items to draw (capped at the number of items).
-        seed: seed of ``numpy.random.default_rng``.
-        min_per_stratum: floor per stratum, when the stratum has that many.
-
-    Returns:
-        DataFrame with columns ``item``, ``stratum``, ``inclusion_prob``
-        (``n_h / N_h``) and ``weight`` (``N_h / n_h``), sorted by stratum then item.
-    """
-    if size < 0 or min_per_stratum < 0:
-        raise ValueError("size and min_per_stratum must be non-negative")
-    series = pd.Series(predicted, dtype=object) if isinstance(predicted, Mapping) else predicted
-    if series.isna().any():
-        raise ValueError("predicted contains missing categories")
-    series = series.sort_index(kind="stable")
-    strata = sorted(series.unique(), key=str)
-    groups = {s: series.index[(series == s).to_numpy()].to_numpy() for s in strata}
-    sizes = np.array([len(groups[s]) for s in strata], dtype=np.int64)
-    alloc = _allocate(sizes, size, min_per_stratum)
-    rng = np.random.default_rng(seed)
-    frames = []
-    for s, N_h, n_h in zip(strata, sizes, alloc):
-        if n_h == 0:
-            continue
-        chosen = np.sort(rng.choice(N_h, size=n_h, replace=False))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "item": groups[s][chosen],
-                    "stratum": s,
-                    "inclusion_prob": n_h / N_h,
-                    "weight": N_h / n_h,
-                }
-            )
-        )
-    if not frames:
-        return pd.DataFrame(
-            {"item": [], "stratum": [], "inclusion_prob": [], "weight": []}
-        ).astype({"item": object, "stratum": object, "inclusion_prob": float, "weight": float})
-    return pd.concat(frames, ignore_index=True)
+def _conventions(N: int, n: int, n_failed: int, frame: str | None, simultaneous: bool, alpha: float,
+                 K: int) -> dict[str, str]:
+    return {
+        "target": f"The share of each category among the {N} threads of the frame ({frame or 'all threads'}) "
+        "as the human consensus would label them: a finite-population quantity, so variances carry the "
+        "finite-population correction (1 - n/N).",
+        "failed_predictions": f"{n_failed} thread(s) have no model label; they count in N as a stratum of "
+        "their own (difference estimator: predicted share 0 for every category).",
+        "interval": "Tango's (1998) score interval for the sample part (missed minus false-positive threads; "
+        "with Korn & Graubard's effective sample size for the post-stratified and stratified estimators), "
+        "scaled by the finite-population correction; never zero-width.",
+        "withheld": f"No two-sided interval for a category with fewer than {MIN_CASES} human-labelled "
+        f"threads in the sample, or with fewer than {MIN_SAMPLE} labelled threads in all; a one-sided "
+        "upper bound is given instead.",
+        "simultaneous": (f"Bonferroni: each of the {K} intervals at level 1 - {alpha:g}/{K}, so all hold "
+                         f"together with probability at least {1 - alpha:g}.") if simultaneous else
+        "Intervals are per category (not simultaneous); ask for simultaneous intervals to cover all "
+        "categories together.",
+        "clipping": "Estimates and bounds outside [0, 1] are clipped to it and marked.",
+    }
 
 
 def simulate_coverage(
@@ -301,23 +281,23 @@ def simulate_coverage(
     method: str = "ppi",
     design: str = "srs",
     alpha: float = 0.05,
-    min_per_stratum: int = 20,
+    min_per_stratum: int = 2,
+    failed: float = 0.0,
 ) -> dict[str, Any]:
-    """Check interval coverage and bias of the estimators on synthetic corpora.
+    """Check interval coverage and bias of the estimators on synthetic frames.
 
-    Each simulation draws a corpus of ``N`` true labels from ``true_shares``, a
-    model label per thread from row ``truth`` of ``confusion`` (``confusion[i][j]``
-    = P(model = j | truth = i); rows sum to 1), then a labelled sample of ``n``
-    threads, either a simple random sample (``design="srs"``, no weights) or
-    the plan of :func:`stratified_sample_plan` (``design="stratified"``). The
-    target is the corpus's true share.
+    Each simulation draws a frame of ``N`` true labels from ``true_shares``, a model label per
+    thread from row ``truth`` of ``confusion`` (``confusion[i][j]`` = P(model = j | truth = i); rows
+    sum to 1), a failed prediction with probability ``failed``, then a labelled sample of ``n``
+    threads: a simple random sample (``design="srs"``) or one stratified by model label with
+    Neyman allocation for all categories (``design="stratified"``, spreads from the true confusion,
+    floor ``min_per_stratum``). The target is the frame's true share.
 
     Returns:
-        ``{"categories", "coverage" (per category, share of simulations whose
-        interval held the truth), "mean_coverage", "naive_bias", "corrected_bias" (mean
-        of estimate - truth per category), "naive_mean_abs_bias",
-        "corrected_mean_abs_bias" (mean over categories of |bias|), "n_sims",
-        "N", "n", "method", "design", "seed"}``. Categories are named ``"c0"``...
+        ``{"categories", "coverage" (per category, among simulations that reported an interval),
+        "reported" (share of simulations with an interval), "mean_coverage", "naive_bias",
+        "corrected_bias", "rmse", "naive_mean_abs_bias", "corrected_mean_abs_bias", "n_sims", "N",
+        "n", "method", "design", "seed"}``. Categories are named ``"c0"``...
     """
     shares = np.asarray(true_shares, dtype=float)
     conf_m = np.asarray(confusion, dtype=float)
@@ -331,42 +311,52 @@ def simulate_coverage(
     if not 0 < n <= N or n_sims < 1:
         raise ValueError("need 0 < n <= N and n_sims >= 1")
     rng = np.random.default_rng(seed)
-    joint = (shares[:, None] * conf_m).ravel()  # P(truth = i, model = j)
-    truth_of_cell, model_of_cell = np.divmod(np.arange(K * K), K)
+    model_p = np.hstack([conf_m * (1 - failed), np.full((K, 1), failed)])  # column K: failed
+    joint = (shares[:, None] * model_p).ravel()  # P(truth = i, model = j), j in 0..K
+    M = K + 1
+    truth_of_cell, model_of_cell = np.divmod(np.arange(K * M), M)
     covered = np.zeros((n_sims, K), dtype=bool)
+    reported = np.zeros((n_sims, K), dtype=bool)
     naive_err = np.zeros((n_sims, K))
     corr_err = np.zeros((n_sims, K))
     for s in range(n_sims):
-        # the corpus only matters through its truth x model table; a sample without
-        # replacement from it is multivariate hypergeometric over the cells
         table = rng.multinomial(N, joint / joint.sum())
-        counts = table.reshape(K, K).sum(axis=0)
-        target = table.reshape(K, K).sum(axis=1) / N
-        stratum_weight = None
+        counts = table.reshape(K, M).sum(axis=0).astype(float)
+        target = table.reshape(K, M).sum(axis=1) / N
+        weight = None
         if design == "srs":
             picked = rng.multivariate_hypergeometric(table, n)
         else:
-            alloc = _allocate(counts, n, min_per_stratum)
+            p_h = np.divide(table.reshape(K, M).T, np.maximum(counts, 1)[:, None])
+            spread = np.sqrt(np.clip(1 - (p_h**2).sum(axis=1), 0, None))
+            alloc = neyman_allocation(counts.astype(np.int64), spread, n, floor=min_per_stratum)
             stratum_weight = counts / np.maximum(alloc, 1)
-            picked = np.zeros(K * K, dtype=np.int64)
+            picked = np.zeros(K * M, dtype=np.int64)
             for h in np.flatnonzero(alloc):
-                picked[h::K] = rng.multivariate_hypergeometric(table[h::K], alloc[h])
-        cells = np.repeat(np.arange(K * K), picked)
-        weight = None if stratum_weight is None else stratum_weight[model_of_cell[cells]]
+                picked[h::M] = rng.multivariate_hypergeometric(table[h::M], alloc[h])
+        cells = np.repeat(np.arange(K * M), picked)
+        if design == "stratified":
+            weight = stratum_weight[model_of_cell[cells]]
         data = _Sample(model=model_of_cell[cells], human=truth_of_cell[cells], weight=weight)
-        est = _estimate(counts.astype(float), data, method, alpha)
-        naive_err[s] = counts / N - target
+        est = _estimate(counts, data, method, alpha)
+        n_human = np.bincount(data.human, minlength=K)
+        ok = (n_human >= MIN_CASES) & (est.hi > est.lo) & (n >= MIN_SAMPLE)
+        naive_err[s] = counts[:K] / N - target
         corr_err[s] = est.theta - target
-        covered[s] = (est.lo <= target) & (target <= est.hi)
+        reported[s] = ok
+        covered[s] = ok & (est.lo <= target) & (target <= est.hi)
     names = [f"c{k}" for k in range(K)]
     naive_bias, corr_bias = naive_err.mean(axis=0), corr_err.mean(axis=0)
-    coverage = covered.mean(axis=0)
+    n_rep = reported.sum(axis=0)
+    coverage = np.divide(covered.sum(axis=0), n_rep, out=np.full(K, np.nan), where=n_rep > 0)
     return {
         "categories": names,
-        "coverage": dict(zip(names, coverage.tolist())),
-        "mean_coverage": float(coverage.mean()),
+        "coverage": {c: (None if np.isnan(v) else float(v)) for c, v in zip(names, coverage)},
+        "reported": dict(zip(names, (n_rep / n_sims).tolist())),
+        "mean_coverage": float(np.nanmean(coverage)) if np.isfinite(coverage).any() else None,
         "naive_bias": dict(zip(names, naive_bias.tolist())),
         "corrected_bias": dict(zip(names, corr_bias.tolist())),
+        "rmse": dict(zip(names, np.sqrt((corr_err**2).mean(axis=0)).tolist())),
         "naive_mean_abs_bias": float(np.abs(naive_bias).mean()),
         "corrected_mean_abs_bias": float(np.abs(corr_bias).mean()),
         "n_sims": n_sims,
@@ -383,7 +373,7 @@ def simulate_coverage(
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class _Sample:
-    """Labelled sample as category indices; ``weight`` is None for an SRS."""
+    """Labelled sample as category indices (model K = no prediction); ``weight`` None for an SRS."""
 
     model: np.ndarray
     human: np.ndarray
@@ -392,7 +382,7 @@ class _Sample:
 
 @dataclass(frozen=True)
 class _Estimate:
-    """Unclipped estimates, interval bounds and standard errors, per category."""
+    """Unclipped estimates, interval bounds and design-based standard errors, per category."""
 
     theta: np.ndarray
     lo: np.ndarray
@@ -400,6 +390,7 @@ class _Estimate:
     se: np.ndarray
     uncorrected_strata: tuple[int, ...]
     single_strata: tuple[int, ...]
+    ci_method: str
 
 
 def _check_categories(categories: Sequence[str]) -> list[str]:
@@ -419,113 +410,136 @@ def _counts_vector(model_counts: Mapping[str, int], cats: list[str]) -> np.ndarr
     return counts
 
 
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _sample_arrays(sample: pd.DataFrame, cats: list[str]) -> _Sample:
     missing = {"model", "human"} - set(sample.columns)
     if missing:
         raise ValueError(f"sample is missing columns {sorted(missing)}")
     index = {c: i for i, c in enumerate(cats)}
-    arrays = []
-    for col in ("model", "human"):
-        bad = sorted({v for v in sample[col] if v not in index}, key=str)
-        if bad:
-            raise ValueError(f"sample column {col!r} has labels outside the codebook: {bad}")
-        arrays.append(np.array([index[v] for v in sample[col]], dtype=np.int64))
+    bad = sorted({v for v in sample["human"] if _is_missing(v) or v not in index}, key=str)
+    if bad:
+        raise ValueError(f"sample column 'human' has labels outside the codebook: {bad}")
+    bad = sorted({v for v in sample["model"] if not _is_missing(v) and v not in index}, key=str)
+    if bad:
+        raise ValueError(f"sample column 'model' has labels outside the codebook: {bad}")
+    model = np.array([len(cats) if _is_missing(v) else index[v] for v in sample["model"]], dtype=np.int64)
+    human = np.array([index[v] for v in sample["human"]], dtype=np.int64)
     weight = None
     if "weight" in sample.columns:
         weight = sample["weight"].to_numpy(dtype=float)
         if not np.all(np.isfinite(weight)) or (weight <= 0).any():
             raise ValueError("sample weights must be finite and positive")
-    return _Sample(model=arrays[0], human=arrays[1], weight=weight)
-
-
-def _allocate(sizes: np.ndarray, size: int, floor: int) -> np.ndarray:
-    """Integer allocation ``min(N_h, max(floor, c N_h))`` summing to ``size``."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    total = int(min(size, sizes.sum()))
-    if total == 0:
-        return np.zeros_like(sizes)
-    floors = np.minimum(sizes, floor).astype(float)
-    if floors.sum() > total:  # cannot meet the floor: water-fill evenly
-        lo, hi = 0.0, float(floor)
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if np.minimum(sizes, mid).sum() < total else (lo, mid)
-        target = np.minimum(sizes, hi)
-    else:  # proportional with floor and cap: find c by bisection
-        lo, hi = 0.0, 1.0
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            s = np.minimum(sizes, np.maximum(floors, mid * sizes)).sum()
-            lo, hi = (mid, hi) if s < total else (lo, mid)
-        target = np.minimum(sizes, np.maximum(floors, hi * sizes))
-    alloc = np.floor(target).astype(np.int64)
-    order = np.argsort(-(target - alloc), kind="stable")
-    for h in order:
-        if alloc.sum() >= total:
-            break
-        if alloc[h] < sizes[h]:
-            alloc[h] += 1
-    return alloc
+    return _Sample(model=model, human=human, weight=weight)
 
 
 def _estimate(counts: np.ndarray, data: _Sample, method: str, alpha: float) -> _Estimate:
-    """Dispatch on method and design; ``counts`` > 0 where the sample has model labels."""
+    """Dispatch on method and design; ``counts`` has K + 1 entries (the last: no prediction)."""
     z = NormalDist().inv_cdf(1 - alpha / 2)
     if method == "ppi" and data.weight is None:
-        return _ppi_srs(counts, data, z)
+        return _difference(counts, data, z)
     return _stratified(counts, data, z)
 
 
-def _ppi_srs(counts: np.ndarray, data: _Sample, z: float) -> _Estimate:
-    """PPI mean estimate for a simple random sample (Angelopoulos et al., 2023)."""
-    K, N, n = counts.size, counts.sum(), data.model.size
-    p_f = counts / N
-    table = np.zeros((K, K))
-    np.add.at(table, (data.model, data.human), 1.0)
-    n_f, n_y, n_both = table.sum(axis=1), table.sum(axis=0), np.diag(table)
-    rect = (n_y - n_f) / n
-    theta = p_f + rect
-    # rectifier values are in {-1, 0, 1}; add one pseudo-disagreement of each sign
-    up, down, n_adj = n_y - n_both + 1, n_f - n_both + 1, n + 2
-    var_r = (up + down - (up - down) ** 2 / n_adj) / (n_adj - 1)
-    var_f = p_f * (1 - p_f) * N / (N - 1) if N > 1 else np.zeros(K)
-    se = np.sqrt(var_f / N + var_r / n)
-    return _Estimate(theta, theta - z * se, theta + z * se, se, (), ())
+def _tango(b: np.ndarray, c: np.ndarray, n: float, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Tango's (1998, *Stat. Med.* 17:891) score interval for pi_b - pi_c from paired data.
+
+    ``b``: threads with human = k and model != k; ``c``: model = k and human != k (per category).
+    Bisection on the score statistic, which is monotone in delta_0.
+    """
+    def score(d0: np.ndarray) -> np.ndarray:
+        w = -(b + c) + d0 * (2 * n - b + c)
+        x = (-w + np.sqrt(np.clip(w * w + 8 * n * c * d0 * (1 - d0), 0, None))) / (4 * n)
+        var = n * (2 * x + d0 * (1 - d0))
+        return (b - c - n * d0) / np.sqrt(np.maximum(var, 1e-300))
+
+    est = (b - c) / n
+    bounds = []
+    for sign in (-1, 1):
+        inner, outer = est.copy(), np.full_like(est, float(sign))
+        for _ in range(60):
+            mid = (inner + outer) / 2
+            beyond = -sign * score(mid) > z
+            outer = np.where(beyond, mid, outer)
+            inner = np.where(beyond, inner, mid)
+        bounds.append(np.where(-sign * score(np.full_like(est, float(sign)) * (1 - 1e-12)) > z, outer, sign * 1.0))
+    return bounds[0], bounds[1]
+
+
+def _difference(counts: np.ndarray, data: _Sample, z: float) -> _Estimate:
+    """Difference (PPI) estimator for a simple random sample, FPC variance, Tango score interval."""
+    K = counts.size - 1
+    N, n = counts.sum(), data.model.size
+    p_f = counts[:K] / N
+    Y = np.zeros((n, K))
+    Y[np.arange(n), data.human] = 1.0
+    F = np.zeros((n, K + 1))
+    F[np.arange(n), data.model] = 1.0
+    F = F[:, :K]
+    both = (Y * F).sum(axis=0)
+    y_only = (Y * (1 - F)).sum(axis=0)
+    f_only = ((1 - Y) * F).sum(axis=0)
+    theta = p_f + (y_only - f_only) / n
+    fpc = max(1 - n / N, 0.0)
+    r = Y - F
+    var_r = r.var(axis=0, ddof=1) if n > 1 else np.full(K, 0.25)
+    se = np.sqrt(fpc * var_r / n)
+    root = np.sqrt(fpc)
+    t_lo, t_hi = _tango(y_only, f_only, float(n), z)
+    delta = (y_only - f_only) / n
+    lo = theta + root * (t_lo - delta)
+    hi = theta + root * (t_hi - delta)
+    return _Estimate(theta, lo, hi, se, (), (), "Tango score interval for the paired difference, FPC-scaled")
 
 
 def _stratified(counts: np.ndarray, data: _Sample, z: float) -> _Estimate:
-    """Stratified (by model label) estimate with its linearised variance."""
-    K, N, n = counts.size, counts.sum(), data.model.size
+    """Post-stratified / stratified estimator by model label, FPC variance, Tango interval (effective n)."""
+    H = counts.size
+    K = H - 1
+    N = counts.sum()
     W = counts / N
-    w = np.ones(n) if data.weight is None else data.weight
-    n_h = np.bincount(data.model, minlength=K).astype(float)
-    sw = np.bincount(data.model, weights=w, minlength=K)
-    sw2 = np.bincount(data.model, weights=w**2, minlength=K)
-    t1, t2 = np.zeros((K, K)), np.zeros((K, K))
+    w = np.ones(data.model.size) if data.weight is None else data.weight
+    n_h = np.bincount(data.model, minlength=H).astype(float)
+    sw = np.bincount(data.model, weights=w, minlength=H)
+    sw2 = np.bincount(data.model, weights=w**2, minlength=H)
+    t1 = np.zeros((H, K))
     np.add.at(t1, (data.model, data.human), w)
-    np.add.at(t2, (data.model, data.human), w**2)
     has = n_h > 0
-    # P(human = j | model = h); strata without labels stay at the model's label
-    P = np.eye(K)
+    P = np.zeros((H, K))
     P[has] = t1[has] / sw[has, None]
-    theta = W @ P
-    # variance with 2 n_h / n pseudo-threads of the opposite label per stratum and
-    # category, each of the stratum's mean weight (row h, column k)
-    delta = 2 * n_h / n
-    w_bar = np.divide(sw, n_h, out=np.zeros(K), where=has)
-    off = 1 - np.eye(K)
-    n_a = (n_h + delta)[:, None]
-    sw_a = (sw + delta * w_bar)[:, None]
-    sw2_a = (sw2 + delta * w_bar**2)[:, None]
-    t1_a = t1 + off * (delta * w_bar)[:, None]
-    t2_a = t2 + off * (delta * w_bar**2)[:, None]
-    many = n_h > 1
-    m = np.divide(t1_a, sw_a, out=np.zeros((K, K)), where=many[:, None])
-    resid = t2_a * (1 - 2 * m) + m**2 * sw2_a
-    v = np.divide(n_a * resid, (n_a - 1) * sw_a**2, out=np.zeros((K, K)), where=many[:, None])
-    v[n_h == 1] = 0.25
-    fpc = np.clip(1 - n_h / np.maximum(counts, 1), 0.0, 1.0)
-    se = np.sqrt(np.maximum((W**2 * fpc) @ v, 0.0))
     uncorrected = tuple(int(h) for h in np.flatnonzero((counts > 0) & ~has))
+    if any(~has[:K]):
+        idx = np.flatnonzero(~has[:K])
+        P[idx, idx] = 1.0  # an unsampled predicted-category stratum stays at the model's label
+    if not has[K] and counts[K] > 0:  # failed predictions never sampled: like the rest of the sample
+        sampled = np.flatnonzero(has)
+        P[K] = (W[sampled] @ P[sampled]) / max(W[sampled].sum(), 1e-12)
+    theta = W @ P
+    kish = np.divide(sw**2, sw2, out=np.zeros(H), where=sw2 > 0)  # Kish effective size per stratum
+    fpc = np.clip(1 - n_h / np.maximum(counts, 1), 0.0, 1.0)
+    var_h = np.where((kish > 1)[:, None], P * (1 - P) / np.maximum(kish - 1, 1e-12)[:, None], 0.0)
+    var_h[(n_h == 1)] = 0.25
+    var_h[~has] = 0.0
+    se = np.sqrt(((W**2 * fpc)[:, None] * var_h).sum(axis=0))
+    # Tango's score interval on the rectifier with Korn & Graubard's effective sample size:
+    # shares of missed (human k, model not k) and false-positive (model k, human not k) threads
+    own = np.zeros((H, K))
+    own[np.arange(K), np.arange(K)] = 1.0
+    missed = (W[:, None] * P * (1 - own)).sum(axis=0)
+    false_pos = (W[:, None] * (1 - P) * own).sum(axis=0)
+    delta = missed - false_pos
+    var_nofpc = ((W**2)[:, None] * var_h).sum(axis=0)
+    n_total = float(n_h.sum())
+    spread = missed + false_pos - delta**2
+    n_eff = np.where(var_nofpc > 0, np.divide(spread, var_nofpc, out=np.full(K, n_total), where=var_nofpc > 0),
+                     n_total)
+    n_eff = np.clip(n_eff, 1.0, None)
+    t_lo, t_hi = _tango(missed * n_eff, false_pos * n_eff, n_eff, z)
+    root = np.sqrt(max(1 - n_total / N, 0.0))
+    lo = theta + root * (t_lo - delta)
+    hi = theta + root * (t_hi - delta)
     single = tuple(int(h) for h in np.flatnonzero((n_h == 1) & (counts > 1)))
-    return _Estimate(theta, theta - z * se, theta + z * se, se, uncorrected, single)
+    return _Estimate(theta, lo, hi, se, uncorrected, single,
+                     "Tango score interval with Korn & Graubard effective sample size, FPC-scaled")

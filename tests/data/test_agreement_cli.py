@@ -80,7 +80,8 @@ def test_fleiss_wikipedia_worked_example_gives_kappa_0_210(db_url, tmp_path):
     load_study(db_url, tmp_path, ["1", "2", "3", "4", "5"], labels)
     rep = agreement_json(db_url, "study", boot=0)
     assert round(rep["fleiss_kappa"], 3) == 0.210
-    assert (rep["fleiss_n_items"], rep["fleiss_raters_per_item"], rep["n_reviewers"]) == (10, 14, 14)
+    assert (rep["fleiss_n_items"], rep["fleiss_complete_case_ratings_per_item"], rep["n_reviewers"]) == (10, 14, 14)
+    assert rep["fleiss_kappa_complete_case"] == pytest.approx(rep["fleiss_kappa"])  # complete data: one kappa
     assert rep["krippendorff_alpha_ci95"] == [None, None]
     assert rep["undefined"]["krippendorff_alpha_ci95"] == "no bootstrap resamples requested (n_boot = 0)"
 
@@ -111,8 +112,11 @@ def test_one_category_only_gives_null_alpha_with_a_reason(db_url, tmp_path):
     assert rep["krippendorff_alpha"] is None
     assert "only one category" in rep["undefined"]["krippendorff_alpha"]
     assert rep["percent_agreement"] == 1.0
-    for key in ("fleiss_kappa", "gwet_ac1", "pabak"):
+    for key in ("fleiss_kappa", "gwet_ac1_observed_q", "pabak_observed_q"):
         assert rep[key] is None and "one category" in rep["undefined"][key], key
+    # with q = the codebook's 2 categories, AC1 and PABAK are defined (Gwet's convention): 1
+    assert rep["gwet_ac1"] == rep["pabak"] == 1.0
+    assert "at least 10" in rep["undefined"]["gwet_ac1_ci95"]  # 4 threads: no interval
     assert rep["consensus_provenance"] == {"unanimous": 4} and rep["consensus_pending"] == 0
 
 

@@ -161,3 +161,45 @@ def test_cli_report_prevalence_formats(db_url, tmp_path):
     assert res.exit_code == 0 and out.read_text().startswith("<!DOCTYPE html>")
     res = run_cli(["report", "prevalence", "--round", "nope"], db_url)
     assert res.exit_code == 1 and "no round named 'nope'" in res.stderr
+
+
+def test_plan_sample_service_and_cli(db_url, tmp_path):
+    from annotator.data.engine import make_engine
+    from annotator.services.planning import plan_sample
+
+    eng = make_engine(db_url)
+    with Session(eng, expire_on_commit=False) as s:
+        _, run_id = corpus(s, 60, 40)
+        label(s, tmp_path, "srs", {f"t{i:03d}": ("B" if i < 3 else "A") for i in range(12)}
+              | {f"t{i:03d}": "B" for i in range(60, 68)})
+        plan = plan_sample(s, run_id=run_id, category="B", width=0.2)
+        assert plan["labelled_so_far"] == 20 and plan["N"] == 100
+        assert 1 <= plan["stratified_neyman"] <= plan["N"] and 1 <= plan["srs"] <= plan["N"]
+        assert sum(plan["allocation"].values()) == plan["stratified_neyman"]
+        with pytest.raises(InvalidInput, match="not a category"):
+            plan_sample(s, run_id=run_id, category="Nope", width=0.1)
+        with pytest.raises(InvalidInput, match="width"):
+            plan_sample(s, run_id=run_id, category="B", width=2)
+    eng.dispose()
+    res = run_cli(["plan-sample", "--run", "latest", "--category", "B", "--width", "0.1"], db_url)
+    assert res.exit_code == 0, res.output
+    assert "simple random sample" in res.stdout and "Neyman" in res.stdout
+    res = run_cli(["plan-sample", "--category", "B", "--width", "0.1", "--format", "json"], db_url)
+    assert res.exit_code == 0 and json.loads(res.stdout)["category"] == "B"
+    res = run_cli(["plan-sample", "--category", "B", "--width", "5"], db_url)
+    assert res.exit_code == 1 and "width" in res.stderr
+
+
+def test_threads_without_a_prediction_stay_in_the_frame(session, tmp_path):
+    add_codebook(session, {"A": ("Administration & Workflow", "a"), "B": (CDS, "b")})
+    exts = [f"t{i:03d}" for i in range(100)]
+    ids = add_threads(session, [(e, "D", "Scheduler", "non-clinician", "u", utc(2024, 5, 6)) for e in exts])
+    # the model labelled 80 threads (60 A, 20 B); 20 have no prediction
+    run_id = add_run(session, {e: ids[e] for e in exts[:80]}, {e: ("A" if i < 60 else "B") for i, e in enumerate(exts[:80])})
+    label(session, tmp_path, "srs", {e: "A" for e in exts[:8]} | {e: "B" for e in exts[60:64]} | {e: "B" for e in exts[80:84]})
+    res = p.prevalence_for(session, run_id=run_id)
+    assert res["N"] == 100 and res["n_failed"] == 20 and res["n"] == 16
+    assert res["categories"]["B"]["naive_share"] == pytest.approx(0.2)
+    # difference estimator: 0.2 + (4 threads without prediction labelled B) / 16
+    assert res["categories"]["B"]["corrected_share"] == pytest.approx(0.2 + 4 / 16)
+    assert any("no model label" in note for note in res["notes"])

@@ -142,24 +142,26 @@ def test_two_abstractors_match_irrcac_vignette() -> None:
 # --------------------------------------------------------------------------- #
 # Conventions on incomplete data
 # --------------------------------------------------------------------------- #
-def test_fleiss_kappa_uses_only_items_with_the_modal_number_of_raters() -> None:
+def test_fleiss_kappa_is_gwets_generalisation_and_complete_case_is_a_sensitivity_figure() -> None:
+    """Krippendorff (2011) example C: generalised Fleiss 0.7612 (irrCAC); listwise Fleiss on the 8 complete units."""
     ratings = long_from_wide(KRIPPENDORFF_2011)
     kappa, n_used, reason = fleiss_kappa(ratings)
+    assert (round(kappa, 4), n_used, reason) == (0.7612, 12, None)
     full = [u for u in range(12) if all(KRIPPENDORFF_2011[r][u] is not None for r in "ABCD")]
     subset = long_from_wide({r: [v for u, v in enumerate(vals) if u in full] for r, vals in KRIPPENDORFF_2011.items()})
-    assert n_used == len(full) == 8
-    assert kappa == pytest.approx(fleiss_kappa(subset)[0])
     report = agreement_report(ratings, n_boot=0)
-    assert report["fleiss_n_items"] == 8 and report["fleiss_raters_per_item"] == 4
-    assert "8 of 11" in report["conventions"]["fleiss_kappa"]
+    assert report["fleiss_n_items"] == 12
+    assert (report["fleiss_complete_case_n_items"], report["fleiss_complete_case_ratings_per_item"]) == (8, 4)
+    assert report["fleiss_kappa_complete_case"] == pytest.approx(fleiss_kappa(subset)[0])
+    assert "8 threads" in report["conventions"]["fleiss_kappa_complete_case"]
 
 
-def test_fleiss_kappa_picks_the_most_common_number_of_raters_not_the_largest() -> None:
+def test_complete_case_fleiss_uses_the_threads_with_the_most_ratings() -> None:
     ratings = long_from_wide({"a": list("xyxyx"), "b": list("xyyyx"), "c": [_, _, _, _, "y"]})
-    kappa, n_used, reason = fleiss_kappa(ratings)
-    assert (n_used, reason) == (4, None)
-    assert kappa == pytest.approx(fleiss_kappa(long_from_wide({"a": list("xyxy"), "b": list("xyyy")}))[0])
-    assert agreement_report(ratings, n_boot=0)["fleiss_raters_per_item"] == 2
+    report = agreement_report(ratings, n_boot=0)
+    assert (report["fleiss_complete_case_n_items"], report["fleiss_complete_case_ratings_per_item"]) == (1, 3)
+    two = long_from_wide({"a": list("xyxy"), "b": list("xyyy")})
+    assert fleiss_kappa(two)[0] == pytest.approx(agreement_report(two, n_boot=0)["fleiss_kappa_complete_case"])
 
 
 def test_item_rated_by_one_of_three_is_left_out() -> None:
@@ -243,7 +245,7 @@ def test_no_item_with_two_ratings_gives_none() -> None:
     assert_clean(report)
     assert all(report[k] is None for k in HEADLINE)
     assert report["undefined"]["krippendorff_alpha"] == "no item has ratings from two or more reviewers"
-    assert report["fleiss_n_items"] == 0
+    assert report["fleiss_complete_case_n_items"] == 0
     assert all(row["n"] == 0 and row["kappa"] is None for row in report["pairwise_cohen_kappa"])
     assert report["percent_agreement_reviewer_pairs"] is None
 
@@ -369,11 +371,14 @@ def test_bootstrap_is_deterministic_for_a_seed_and_contains_the_point() -> None:
     assert first[1] != alpha_with_bootstrap(ratings, n_boot=500, seed=12)[1]
     alpha, (lo, hi) = first
     assert lo < alpha < hi and hi - lo < 0.3
-    report = agreement_report(ratings, n_boot=500, seed=11)
+    report = agreement_report(ratings, n_boot=500, seed=11, interval="percentile")
     assert report["krippendorff_alpha_ci95"] == [lo, hi]
-    for entry in report["per_category"].values():
-        for name in ("specific_agreement", "kappa_one_vs_rest"):
+    for category, entry in report["per_category"].items():
+        for name in ("specific_agreement", "kappa_one_vs_rest", "fleiss_kappa"):
             ci_lo, ci_hi = entry[f"{name}_ci95"]
+            if category == "Ectopic":  # 13 of 13 agreed: every resample gives 1, so no interval
+                assert ci_lo is None and "zero width" in report["undefined"][f"per_category.Ectopic.{name}_ci95"]
+                continue
             assert ci_lo <= entry[name] <= ci_hi
 
 

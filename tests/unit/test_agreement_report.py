@@ -71,7 +71,7 @@ def test_markdown_has_methods_paragraph_with_the_numbers(report: dict) -> None:
     lo, hi = report["krippendorff_alpha_ci95"]
     assert f"{report['krippendorff_alpha']:.3f} (95% CI {lo:.3f} to {hi:.3f}" in methods
     assert f"{report['n_items']:,} threads" in methods and f"{report['n_ratings']:,} ratings" in methods
-    assert f"on the {report['fleiss_n_items']:,} threads" in methods
+    assert f"over {report['fleiss_n_items']:,} rated threads" in methods and "generalised to missing ratings" in methods
     assert "resolved" not in methods  # no claim about adjudication the report cannot know
     loo = report["per_reviewer_vs_others"]
     low = min(loo.values(), key=lambda r: r["accuracy"])

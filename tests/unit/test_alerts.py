@@ -42,59 +42,23 @@ def test_planted_spike_triggers_exactly_that_week(seed: int) -> None:
     series = with_factor(flat_series(seed), week=20, factor=3, seed=seed)
     alerts = evaluate_rule(AlertRule("spike", "Coding"), series)
     assert [a["period"] for a in alerts] == [WEEKS[20].date().isoformat()]
-    alert = alerts[0]
-    assert alert["direction"] == "up" and alert["score"] >= 3
-    assert alert["share"] == pytest.approx(alert["n_category"] / alert["n_total"])
-    assert alert["baseline_mean"] == pytest.approx(
-        (series["n_category"] / series["n_total"]).iloc[12:20].mean()
-    )
-    assert "Week of 2025-05-26" in alert["message"] and "'Coding' rose to" in alert["message"]
+    share = alerts[0]
+    assert "share" in share["tests_fired"]
+    assert share["direction"] == "up" and share["score"] >= 3 and share["adjusted_p_value"] <= 0.05
+    assert share["share"] == pytest.approx(share["n_category"] / share["n_total"])
+    base = series.iloc[12:20]
+    assert share["baseline_mean"] == pytest.approx(base["n_category"].sum() / base["n_total"].sum())
+    assert "Week of 2025-05-26" in share["message"] and "'Coding' rose to" in share["message"]
     json.dumps(alerts, allow_nan=False)
 
 
 def test_ratio_method_fires_on_the_spike_only() -> None:
     series = with_factor(flat_series(1), week=20, factor=3, seed=1)
     alerts = evaluate_rule(AlertRule("r", "Coding", method="ratio", threshold=2.0), series)
-    assert [a["period"] for a in alerts] == ["2025-05-26"]
-    assert alerts[0]["score"] == pytest.approx(alerts[0]["share"] / alerts[0]["baseline_mean"])
-    assert "times the baseline" in alerts[0]["message"]
-
-
-def test_down_direction_catches_a_drop_and_up_ignores_it() -> None:
-    # 2,000 threads a week; with 400 a drop to 0 from 4.4% can stay under z = 3
-    # when the 8-week baseline happens to be noisy (seed 2 does that)
-    series = with_factor(flat_series(2, volume=2_000), week=25, factor=0.0, seed=2)
-    down = evaluate_rule(AlertRule("d", "Coding", direction="down"), series)
-    assert [(a["period"], a["direction"]) for a in down] == [(WEEKS[25].date().isoformat(), "down")]
-    assert "fell to 0.0%" in down[0]["message"]
-    assert evaluate_rule(AlertRule("u", "Coding", direction="up"), series) == []
-    ratio = evaluate_rule(AlertRule("r", "Coding", method="ratio", threshold=2, direction="down"), series)
-    assert [a["period"] for a in ratio] == [WEEKS[25].date().isoformat()]
-
-
-def test_min_count_suppresses_alerts_on_few_threads() -> None:
-    # a category at 0 then 4 threads out of 100: a large z but under min_count 5
-    series = pd.DataFrame({"period": WEEKS[:10], "n_category": [0] * 9 + [4], "n_total": [100] * 10})
-    assert evaluate_rule(AlertRule("m", "Coding", min_count=5), series) == []
-    fired = evaluate_rule(AlertRule("m", "Coding", min_count=4), series)
-    assert [a["n_category"] for a in fired] == [4]
-    assert np.isfinite(fired[0]["score"])  # the floored baseline keeps the score finite
-
-
-def test_binomial_floor_keeps_a_perfectly_flat_baseline_quiet() -> None:
-    # exactly 5% for 8 weeks (sd 0), then 6%: within binomial noise of 400 threads
-    series = pd.DataFrame({"period": WEEKS[:9], "n_category": [20] * 8 + [24], "n_total": [400] * 9})
-    assert evaluate_rule(AlertRule("f", "Coding"), series) == []
-    series.loc[8, "n_category"] = 45  # 11%: z about 5.5 against the binomial sd
-    assert len(evaluate_rule(AlertRule("f", "Coding"), series)) == 1
-
-
-def test_empty_and_short_series_give_no_alerts() -> None:
-    empty = pd.DataFrame({"period": pd.to_datetime([]), "n_category": [], "n_total": []})
-    assert evaluate_rule(AlertRule("e", "Coding"), empty) == []
-    short = flat_series(3).iloc[:8]
-    short.loc[7, "n_category"] = short.loc[7, "n_total"]
-    assert evaluate_rule(AlertRule("s", "Coding", baseline_periods=8), short) == []
+    assert [(a["period"], a["test"]) for a in alerts] == [("2025-05-26", "share")]
+    assert alerts[0]["share"] / alerts[0]["baseline_mean"] >= 2
+    # the same spike, but an effect-size floor it does not reach
+    assert evaluate_rule(AlertRule("r", "Coding", method="ratio", threshold=5.0), series) == []
 
 
 def test_periods_without_threads_are_skipped_not_alerted() -> None:
@@ -146,21 +110,20 @@ def test_series_from_rows_feeds_the_rule() -> None:
     series = weekly_series(pd.concat(rows), category="Coding")
     assert series["n_total"].tolist() == [300] * 30
     alerts = evaluate_rule(AlertRule("x", "Coding"), series)
-    # the planted week fires with the largest score (a chance week may fire too)
+    # the planted week fires with the largest score (once a true alert is in, BH lets a chance week in too)
     assert max(alerts, key=lambda a: a["score"])["period"] == WEEKS[22].date().isoformat()
-    assert len(alerts) <= 2
+    assert len({a["period"] for a in alerts}) <= 2
 
 
 def test_describe_rule_says_what_it_watches() -> None:
     text = describe_rule(AlertRule("Clinical spike", "Answer Medical Knowledge Questions",
                                    filters={"role_group": "non-clinician"}))
-    assert text == (
-        "Clinical spike: alert when the weekly share of 'Answer Medical Knowledge Questions' among "
-        "threads with role_group = non-clinician rises 3 standard deviations above its mean over "
-        "the previous 8 weeks (with at least 5 threads)."
-    )
+    assert text.startswith("Clinical spike: alert when the weekly share or count of 'Answer Medical Knowledge "
+                           "Questions' among threads with role_group = non-clinician rises beyond what its "
+                           "previous 8 weeks predict")
+    assert "false discoveries controlled" in text
     ratio = describe_rule(AlertRule("r", "Coding", window="M", method="ratio", threshold=2, direction="down"))
-    assert "monthly share" in ratio and "falls to 1/2 of" in ratio and "8 months" in ratio
+    assert "monthly share" in ratio and "at most 1/2 of its share" in ratio and "8 months" in ratio
 
 
 @pytest.mark.parametrize(
@@ -185,3 +148,75 @@ def test_inconsistent_series_is_rejected() -> None:
         evaluate_rule(AlertRule("b", "Coding"), bad)
     with pytest.raises(ValueError, match=r"missing columns \['n_total'\]"):
         evaluate_rule(AlertRule("b", "Coding"), bad.drop(columns="n_total"))
+
+
+# --------------------------------------------------------------------------- #
+# Calibration, multiplicity, edges
+# --------------------------------------------------------------------------- #
+from annotator.stats.alerts import _adjust, evaluate_rules  # noqa: E402
+
+SHARES = np.array([0.539, 0.091, 0.067, 0.061, 0.059, 0.044, 0.035, 0.026, 0.020, 0.008, 0.05])
+SHARES = SHARES / SHARES.sum()
+YEAR = pd.date_range("2025-01-06", periods=52, freq="W-MON")
+
+
+def overdispersed_year(rng: np.random.Generator, rho: float = 0.002, volume: int = 600, spike=None) -> list:
+    """Weekly series per category; shares vary week to week (Dirichlet, intra-week correlation rho)."""
+    totals = rng.poisson(volume, size=len(YEAR))
+    counts = np.array([rng.multinomial(n, rng.dirichlet(SHARES * (1 - rho) / rho)) for n in totals])
+    if spike is not None:
+        k, week, extra = spike
+        counts[week, k] += extra
+        totals[week] += extra
+    return [pd.DataFrame({"period": YEAR, "n_category": counts[:, k], "n_total": totals}) for k in range(SHARES.size)]
+
+
+def test_adjusted_p_values_match_statsmodels() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(0).uniform(size=40) ** 3
+    assert _adjust(p, "fdr") == pytest.approx(multipletests(p, method="fdr_bh")[1])
+    assert _adjust(p, "fwer") == pytest.approx(multipletests(p, method="holm")[1])
+
+
+def test_false_alarm_rate_on_flat_overdispersed_years_is_at_most_the_stated_level() -> None:
+    rng = np.random.default_rng(2026)
+    rules = [AlertRule(f"r{k}", f"c{k}", direction="both") for k in range(SHARES.size)]
+    years, with_alarm, tests = 60, 0, 0
+    for _ in range(years):
+        result = evaluate_rules(list(zip(rules, overdispersed_year(rng))))
+        with_alarm += any(result["alerts"])
+        tests += result["n_tests"]
+        assert "Benjamini-Hochberg false-discovery rate 5%" in result["statement"]
+    # 11 rules x 44 weeks x 2 tests a year, about 58,000 tests in all
+    assert tests > 50_000
+    assert with_alarm / years <= 0.05
+
+
+@pytest.mark.parametrize(("category", "extra"), [(0, 250), (8, 60)])
+def test_planted_spikes_in_the_largest_and_a_small_category_are_found(category: int, extra: int) -> None:
+    rng = np.random.default_rng(category)
+    rules = [AlertRule(f"r{k}", f"c{k}") for k in range(SHARES.size)]
+    found = 0
+    for trial in range(10):
+        week = 30 + trial
+        result = evaluate_rules(list(zip(rules, overdispersed_year(rng, spike=(category, week, extra)))))
+        found += any(a["period"] == YEAR[week].date().isoformat() for a in result["alerts"][category])
+    assert found >= 9
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_zero_and_full_baselines_give_finite_values_and_valid_json(share: float) -> None:
+    totals = np.full(20, 50)
+    counts = (totals * share).astype(int)
+    counts[15] = 20 if share == 0.0 else 30  # the category appears / others appear
+    series = pd.DataFrame({"period": YEAR[:20], "n_category": counts, "n_total": totals})
+    rule = AlertRule("edge", "Coding", direction="both")
+    result = evaluate_rules([(rule, series)])
+    text = json.dumps(result, allow_nan=False)
+    assert "Infinity" not in text and "NaN" not in text
+    alerts = result["alerts"][0]
+    assert {a["period"] for a in alerts} == {YEAR[15].date().isoformat()}
+    for alert in alerts:
+        assert all(np.isfinite(v) for v in (alert["score"], alert["p_value"], alert["expected_count"]))
+    assert ("rose" if share == 0.0 else "fell") in alerts[0]["message"]
