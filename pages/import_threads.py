@@ -42,7 +42,7 @@ if go:
             report = admin.import_threads_upload(
                 ui.engine(), upload.name, upload.getvalue(), mapping={k: v.strip() for k, v in mapping.items() if v.strip()},
                 truncate_at=int(truncate_at), strict=strict, actor=user.username, on_progress=progress)
-        except Exception as exc:  # noqa: BLE001 - report_error re-raises anything that is not a user error
+        except Exception as exc:  # noqa: BLE001 - report_error: user errors as one line, anything else calmly
             bar.empty()
             st.session_state.pop(REPORT, None)
             ui.report_error(exc)
@@ -52,7 +52,7 @@ if go:
 
 if REPORT in st.session_state:
     summary, problems, file = st.session_state[REPORT]
-    st.success(summary)
+    st.success(ui.esc(summary))
     if len(problems):
         st.subheader(f"Skipped rows ({len(problems):,})")
         st.dataframe(problems, hide_index=True, width="stretch")

@@ -8,8 +8,10 @@ import html
 import io
 from typing import Any, Iterable, Sequence
 
+from annotator.spreadsheet import FORMULA_PREFIXES as CSV_FORMULA_PREFIXES  # noqa: F401 (kept for callers)
+from annotator.spreadsheet import safe_cell
+
 DASH = "—"
-CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def num(value: Any, digits: int = 3) -> str:
@@ -29,12 +31,9 @@ def pct(value: float | None) -> str:
 
 
 def csv_cell(value: Any) -> Any:
-    """Empty for None; a leading quote keeps spreadsheets from evaluating user-supplied text as a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Empty for None; a leading quote keeps spreadsheets from evaluating user-supplied text as a formula
+    (the one rule for every CSV the tool writes: annotator.spreadsheet)."""
+    return safe_cell(value)
 
 
 def csv_text(rows: Iterable[Sequence[Any]], header: Sequence[str] = ("section", "key", "subkey", "value")) -> str:
