@@ -20,7 +20,14 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 from streamlit import config as _st_config  # noqa: E402
 
-from annotator import ui, webauth  # noqa: E402
+from annotator import webauth  # noqa: E402
+
+
+def _on_script_error(exc: Exception) -> bool:
+    from annotator import ui  # imported when a page runs, inside Streamlit's runtime
+
+    return ui.on_script_error(exc)
+
 
 app = st.App("app.py", routes=webauth.routes(_st_config.get_option("server.baseUrlPath") or ""),
-             on_script_error=ui.on_script_error)
+             on_script_error=_on_script_error)

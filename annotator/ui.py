@@ -168,7 +168,8 @@ def sign_out(user: User, *, everywhere: bool = True) -> None:
             token = st.session_state.get(K.TOKEN) or st.context.cookies.get(COOKIE)
             end_session(s, token=token, secret=settings().signing_key(), actor=user.username)
     for key in list(st.session_state.keys()):
-        del st.session_state[key]
+        if key != K.FLASH:  # a message for the sign-in page survives
+            del st.session_state[key]
     st.session_state[K.SET_COOKIE] = ""
 
 

@@ -6,6 +6,7 @@ from annotator import ui
 
 st.title("annotator")
 st.caption("What do our staff use the chat tool for? Sign in to label, adjudicate or report.")
+ui.show_flash()
 with st.form("signin", border=True, enter_to_submit=True):
     username = st.text_input("Username", key="signin.username")
     password = st.text_input("Password", type="password", key="signin.password")
