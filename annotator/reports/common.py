@@ -46,9 +46,12 @@ def csv_text(rows: Iterable[Sequence[Any]], header: Sequence[str] = ("section", 
 
 
 def md_cell(text: Any) -> str:
-    """One line; angle brackets escaped (no raw HTML), backslashes and pipes escaped for tables."""
+    """One line; angle brackets escaped (no raw HTML), brackets and backticks escaped (no link, image or
+    code: a category name like ``![x](http://...)`` stays text in any Markdown viewer), backslashes and
+    pipes escaped for tables."""
     flat = " ".join(str(text).split())
-    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    flat = flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return flat.replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
