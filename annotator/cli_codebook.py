@@ -86,9 +86,9 @@ def versions(c: Context, n_boot, seed, fmt):
     with c.session() as s:
         table = version_comparison(s, n_boot=n_boot, seed=seed)
     if fmt == "csv":
-        from annotator.spreadsheet import safe_frame
+        from annotator.spreadsheet import csv_bytes
 
-        click.echo(safe_frame(table).to_csv(index=False), nl=False)
+        click.echo(csv_bytes(table).decode("utf-8"), nl=False)
     elif fmt == "json":
         click.echo(table.to_json(orient="records", indent=2))
     elif table.empty:

