@@ -40,14 +40,14 @@ def _engine_of(bind: Engine | Connection) -> Engine:
 
 
 @contextmanager
-def _postgres(engine: Engine, name: str, wait: bool) -> Iterator[bool]:
+def _postgres(engine: Engine, name: str, wait: bool, on_wait) -> Iterator[bool]:
     key = _key64(name)
     with engine.connect() as conn:
-        if wait:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        if not got and wait:
+            on_wait()
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             got = True
-        else:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
         conn.commit()
         try:
             yield got
@@ -58,17 +58,21 @@ def _postgres(engine: Engine, name: str, wait: bool) -> Iterator[bool]:
 
 
 @contextmanager
-def _file(path: Path, wait: bool) -> Iterator[bool]:
+def _file(path: Path, wait: bool, on_wait) -> Iterator[bool]:
     import fcntl
 
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             got = True
         except BlockingIOError:
             got = False
+            if wait:
+                on_wait()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                got = True
         try:
             yield got
         finally:
@@ -79,10 +83,13 @@ def _file(path: Path, wait: bool) -> Iterator[bool]:
 
 
 @contextmanager
-def _thread(name: str, wait: bool) -> Iterator[bool]:
+def _thread(name: str, wait: bool, on_wait) -> Iterator[bool]:
     with _guard:
         lock = _thread_locks.setdefault(name, threading.Lock())
-    got = lock.acquire(blocking=wait)
+    got = lock.acquire(blocking=False)
+    if not got and wait:
+        on_wait()
+        got = lock.acquire()
     try:
         yield got
     finally:
@@ -91,22 +98,30 @@ def _thread(name: str, wait: bool) -> Iterator[bool]:
 
 
 @contextmanager
-def advisory_lock(bind: Engine | Connection, name: str, *, wait: bool = True) -> Iterator[bool]:
+def advisory_lock(bind: Engine | Connection, name: str, *, wait: bool = True, waiting: str | None = None) -> Iterator[bool]:
     """Hold the lock `name` for the database `bind` points at while the block runs.
 
-    With ``wait=False`` the block runs at once and receives False when another holder has the lock
-    (do not do the work then). Yields True when the lock is held."""
+    When another process holds it, `waiting` (a sentence for the user) is logged as a warning, else a
+    note at info level, and the call waits. With ``wait=False`` the block runs at once and receives
+    False when another holder has the lock (do not do the work then). Yields True when the lock is held."""
     engine = _engine_of(bind)
     url = make_url(str(engine.url))
     started = time.monotonic()
+
+    def on_wait() -> None:
+        if waiting:
+            log.warning("%s", waiting)
+        else:
+            log.info("waiting for another process (%s)", name.split("|", 1)[0])
+
     if url.get_backend_name() == "postgresql":
-        cm = _postgres(engine, name, wait)
+        cm = _postgres(engine, name, wait, on_wait)
     elif url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         db = Path(url.database)
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
-        cm = _file(db.with_name(db.name + ".locks") / f"{digest}.lock", wait)
+        cm = _file(db.with_name(db.name + ".locks") / f"{digest}.lock", wait, on_wait)
     else:
-        cm = _thread(f"{url}|{name}", wait)
+        cm = _thread(f"{url}|{name}", wait, on_wait)
     with cm as got:
         waited = time.monotonic() - started
         if got and waited > 1:

@@ -256,7 +256,9 @@ def one_run_per_scope(classify: Callable[..., RunSummary]) -> Callable[..., RunS
 
     @functools.wraps(classify)
     def run(engine: Engine, cfg: LLMConfig, *, round_name: str | None = None, **kwargs) -> RunSummary:
-        with advisory_lock(engine, f"classify|{cfg.provider}|{cfg.model}|{round_name or '*'}"):
+        with advisory_lock(engine, f"classify|{cfg.provider}|{cfg.model}|{round_name or '*'}",
+                           waiting="another classification of the same threads with the same model is running; "
+                                   "waiting for it to finish (its answers are reused, not paid for again)"):
             return classify(engine, cfg, round_name=round_name, **kwargs)
 
     return run
