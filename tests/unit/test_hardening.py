@@ -202,3 +202,13 @@ def test_only_loopback_hosts_count_as_this_computer(host, loopback):
     from annotator.cli import _is_loopback
 
     assert _is_loopback(host) is loopback
+
+
+def test_the_shipped_streamlit_config_shows_no_error_details():
+    import tomllib
+    from pathlib import Path
+
+    import annotator
+
+    config = tomllib.loads((Path(annotator.__file__).parent / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["client"]["showErrorDetails"] == "none"
