@@ -97,13 +97,18 @@ def client_address() -> str:
     return ip[:64] if isinstance(ip, str) and ip else "local"
 
 
+def _cookie_token() -> str | None:
+    value = st.context.cookies.get(COOKIE)
+    return value if isinstance(value, str) and value else None
+
+
 def current_user() -> User | None:
     """The signed-in account: this tab's token, else the HttpOnly session cookie, checked against the
     database on every call (session still open, account active, its current role), so signing out,
     a deactivation or a demotion takes effect at the next interaction of every tab and app process."""
     from annotator.services.accounts import account_for_token
 
-    token = st.session_state.get(K.TOKEN) or st.context.cookies.get(COOKIE)
+    token = st.session_state.get(K.TOKEN) or _cookie_token()
     if not token:
         st.session_state.pop(K.USER, None)
         return None
@@ -164,9 +169,9 @@ def sign_out(user: User, *, everywhere: bool = True) -> None:
     with session() as s:
         if everywhere:
             sign_out_everywhere(s, username=user.username)
-        else:
-            token = st.session_state.get(K.TOKEN) or st.context.cookies.get(COOKIE)
-            end_session(s, token=token, secret=settings().signing_key(), actor=user.username)
+        else:  # this tab's session and the cookie's (a later sign-in in another tab may have replaced it)
+            end_session(s, tokens={st.session_state.get(K.TOKEN), _cookie_token()}, secret=settings().signing_key(),
+                        actor=user.username)
     for key in list(st.session_state.keys()):
         if key != K.FLASH:  # a message for the sign-in page survives
             del st.session_state[key]

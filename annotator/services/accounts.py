@@ -23,6 +23,7 @@ import logging
 import secrets
 import unicodedata
 from datetime import datetime, timedelta, timezone
+from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -289,7 +290,7 @@ def start_session(session: Session, account: Account, *, secret: str, hours: flo
 
 
 def _token_hash(token: str | None, secret: str) -> str | None:
-    if not token or len(token) > 200:
+    if not isinstance(token, str) or not token or len(token) > 200:
         return None
     try:
         raw = _serializer(secret).loads(token)
@@ -310,11 +311,11 @@ def account_for_token(session: Session, token: str | None, *, secret: str, now: 
     ).scalars().first()
 
 
-def end_session(session: Session, *, token: str | None, secret: str, actor: str) -> None:
-    """Sign out this browser only (commits)."""
-    digest = _token_hash(token, secret)
-    if digest is not None:
-        session.execute(delete(WebSession).where(WebSession.token_hash == digest))
+def end_session(session: Session, *, tokens: Iterable[str | None], secret: str, actor: str) -> None:
+    """Sign out this browser only: end the sessions these tokens name (a tab's and its cookie's; commits)."""
+    digests = [d for d in (_token_hash(t, secret) for t in tokens) if d is not None]
+    if digests:
+        session.execute(delete(WebSession).where(WebSession.token_hash.in_(digests)))
     audit.record(session, actor=actor, action="sign_out", entity="account", entity_id=actor, detail={"scope": "browser"})
     session.commit()
 

@@ -200,7 +200,7 @@ def test_a_session_token_names_the_account_until_signed_out(s):
     assert acc.account_for_token(s, "", secret=SECRET) is None
     stored = s.execute(select(WebSession.token_hash)).scalars().all()
     assert len(stored) == 2 and all(len(h) == 64 and h not in token for h in stored)  # only hashes are stored
-    acc.end_session(s, token=token, secret=SECRET, actor="ana")  # "Sign out": this browser only
+    acc.end_session(s, tokens=[token, None], secret=SECRET, actor="ana")  # "Sign out": this browser only
     assert acc.account_for_token(s, token, secret=SECRET) is None
     assert acc.account_for_token(s, other, secret=SECRET).username == "ana"
     acc.sign_out_everywhere(s, username="ana")
