@@ -212,3 +212,29 @@ def test_the_shipped_streamlit_config_shows_no_error_details():
 
     config = tomllib.loads((Path(annotator.__file__).parent / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_the_cookie_route_sets_an_http_only_cookie_for_same_origin_requests_only():
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from annotator import webauth
+
+    client = TestClient(Starlette(routes=webauth.routes()), base_url="http://app.hospital.example")
+    same = {"Origin": "http://app.hospital.example", webauth.HEADER: "1"}
+    code = webauth.hand_off("signed-token", max_age=3600)
+    assert client.post("/_annotator/session", content=code).status_code == 403  # no header
+    assert client.post("/_annotator/session", content=code,
+                       headers={"Origin": "http://evil.example", webauth.HEADER: "1"}).status_code == 403
+    res = client.post("/_annotator/session", content=code, headers=same)
+    assert res.status_code == 204
+    cookie = res.headers["set-cookie"]
+    assert cookie.startswith(f"{webauth.COOKIE}=signed-token;")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=3600" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie
+    assert client.post("/_annotator/session", content=code, headers=same).status_code == 404  # one use only
+    behind_tls = webauth.hand_off("signed-token", max_age=60)
+    res = client.post("/_annotator/session", content=behind_tls, headers={**same, "X-Forwarded-Proto": "https"})
+    assert "Secure" in res.headers["set-cookie"]
+    res = client.delete("/_annotator/session", headers=same)
+    assert res.status_code == 204 and 'annotator_session=""' in res.headers["set-cookie"]
