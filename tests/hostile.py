@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from annotator.data.models import CandidateExample, ModelRun, OtherSuggestion, Prediction, Thread
 from annotator.services import accounts
@@ -63,7 +63,7 @@ def build(engine: Engine, url: str) -> Hostile:
         name = f"round {p}"[:200]
         rnd = create_sampled_round(s, name=name, size=n, reviewers=["rev1", "rev2", "rev3"], per_thread=3, seed=5,
                                    actor="test").round
-        threads = list(s.query(Thread).order_by(Thread.id))
+        threads = list(s.exec(select(Thread).order_by(Thread.id)))
         ids = {a.username: a.id for a in accounts.list_accounts(s)}
         for i, t in enumerate(threads):
             for j, r in enumerate(("rev1", "rev2", "rev3")):
