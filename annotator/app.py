@@ -1,9 +1,14 @@
-"""The Streamlit entry: a router. Run with `annotator serve` (or `streamlit run annotator/app.py`).
+"""The Streamlit entry: a router. Run with `annotator serve` (which serves it through annotator/asgi.py
+for the HttpOnly session cookie), or `streamlit run annotator/app.py`.
 
 It lives inside the package, not beside `pages/`, so Streamlit never auto-discovers the pages
 and no page can run without this gate (see STACK-NOTES). Every page is registered for a
 signed-in user, so opening a page by URL reaches the page's own role check ("Not allowed");
 the menu shows only the pages the role may use.
+
+The page runs inside the app's error boundary: a user error is one line, anything else is logged
+without its message and shown as a calm sentence, and Streamlit's own error display is set to show
+no stack trace (``client.showErrorDetails = "none"``, also in annotator/.streamlit/config.toml).
 """
 
 from __future__ import annotations
@@ -45,19 +50,34 @@ def _page(file: str, title: str, icon: str, default: bool = False):
     return st.Page(f"../pages/{file}", title=title, icon=icon, default=default, url_path=file.removesuffix(".py"))
 
 
+def _sign_out(everywhere: bool) -> None:
+    user = ui.current_user()
+    if user is not None:
+        ui.sign_out(user, everywhere=everywhere)
+
+
+def _run(page) -> None:
+    """The page boundary: no traceback ever reaches the browser."""
+    try:
+        page.run()
+    except Exception as exc:  # noqa: BLE001 - Streamlit's stop/rerun are BaseExceptions and pass through
+        ui.report_error(exc)
+
+
 def main() -> None:
+    st.set_option("client.showErrorDetails", "none")
     st.set_page_config(page_title="annotator", page_icon=":material/label:", layout="wide")
     ui.style()
     user = ui.current_user()
     ui.sync_cookie()
     if user is None:
-        st.navigation([_page("sign_in.py", "Sign in", ":material/login:", default=True)], position="hidden").run()
+        _run(st.navigation([_page("sign_in.py", "Sign in", ":material/login:", default=True)], position="hidden"))
         return
     available = [p for p in PAGES if (ROOT / "pages" / p[0]).exists()]
     pages = {p[0]: _page(p[0], p[1], p[2], default=p[0] == "home.py") for p in available}
     current = st.navigation(list(pages.values()), position="hidden")
     with st.sidebar:
-        st.markdown(f"**{user.display_name}** · {user.role}")
+        st.markdown(f"**{ui.esc(user.display_name)}** · {user.role}")
         section = None
         for file, title, icon, roles, sec in available:
             if user.role in roles or (file == "third_review.py" and user.is_adjudicator):
@@ -67,7 +87,13 @@ def main() -> None:
                     st.caption(sec)
                     section = sec
                 st.page_link(pages[file], label=title, icon=icon)
-    current.run()
+        st.divider()
+        out = st.columns(2)
+        out[0].button("Sign out", key="app.signout", on_click=_sign_out, args=(False,), width="stretch",
+                      help="Sign out of this browser.")
+        out[1].button("Sign out everywhere", key="app.signout_all", on_click=_sign_out, args=(True,), width="stretch",
+                      help="End your sessions in every browser and tab.")
+    _run(current)
 
 
 main()

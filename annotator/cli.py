@@ -501,37 +501,63 @@ def create_account_cmd(c: Context, username, role, display_name, adjudicator, pa
     click.echo(f"account '{username}' ({role}) created")
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for all).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 for all; behind the hospital's TLS reverse proxy).")
 @click.option("--port", type=int, default=8501, show_default=True)
 @click.option("--demo", is_flag=True, help="Load sample data, the default codebook, demo accounts and demo rounds first.")
+@click.option("--demo-on-network", is_flag=True,
+              help="With --demo: allow a --host other than this computer (demo accounts are then reachable by others).")
 @pass_ctx
-def serve(c: Context, host, port, demo):
-    """Start the web app (Streamlit). With --demo, print the demo accounts' passwords."""
+def serve(c: Context, host, port, demo, demo_on_network):
+    """Start the web app (Streamlit). With --demo, print the demo accounts' passwords.
+
+    Demo mode exists only through --demo (not through the environment or .env): it signs sessions
+    with a random secret made for this start, and listens only on this computer unless
+    --demo-on-network is given. Without --demo, ANNOTATOR_SECRET_KEY must be at least 32 random
+    bytes, and demo accounts are disabled."""
     import os
+    import secrets
 
     from annotator.config import REPO_ROOT
     from annotator.services.demo import disable_demo_accounts, load_demo
 
-    settings = c.settings.model_copy(update={"demo": demo or c.settings.demo})
-    env = dict(os.environ, ANNOTATOR_DATABASE_URL=settings.database_url)  # the app process inherits the settings
-    if settings.demo:
-        env["ANNOTATOR_DEMO"] = "1"
-        creds = load_demo(c.engine, password=settings.demo_password)
+    if demo_on_network and not demo:
+        raise click.UsageError("--demo-on-network goes with --demo")
+    env = dict(os.environ, ANNOTATOR_DATABASE_URL=c.settings.database_url)  # the app process inherits the settings
+    env.pop("ANNOTATOR_DEMO", None)
+    if demo:
+        if not _is_loopback(host) and not demo_on_network:
+            raise InvalidInput(f"--demo listens only on this computer (127.0.0.1), not {host}: the demo's accounts and "
+                               "data are for trying the app; add --demo-on-network to expose it anyway")
+        env["ANNOTATOR_SECRET_KEY"] = secrets.token_urlsafe(48)  # new on every demo start; never in the source
+        creds = load_demo(c.engine, password=c.settings.demo_password)
         click.echo("Demo accounts (passwords are new on every demo start):")
         for user, pw in creds.items():
             click.echo(f"  {user:<12} {pw}")
     else:
-        settings.signing_key()  # refuses to start without a real secret
+        c.settings.signing_key()  # refuses to start without a real secret
         disabled = disable_demo_accounts(c.engine)
         if disabled:
             click.echo(f"demo accounts disabled outside demo mode: {', '.join(disabled)}")
     click.echo(f"annotator on http://{host}:{port}", err=False)
     sys.stdout.flush()
-    app = str(REPO_ROOT / "annotator" / "app.py")
+    app = str(REPO_ROOT / "annotator" / "asgi.py")  # st.App: app.py plus the HttpOnly session-cookie route
     args = [sys.executable, "-m", "streamlit", "run", app, "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            "--client.toolbarMode", "minimal", "--theme.base", "light", "--theme.primaryColor", "#1f6f8b"]
+            "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal", "--theme.base", "light",
+            "--theme.primaryColor", "#1f6f8b"]
     os.execve(sys.executable, args, env)
 
 

@@ -88,7 +88,9 @@ def versions(c: Context, n_boot, seed, fmt, allow_pending):
     with c.session() as s:
         table = version_comparison(s, n_boot=n_boot, seed=seed, allow_pending=allow_pending)
     if fmt == "csv":
-        click.echo(table.to_csv(index=False), nl=False)
+        from annotator.spreadsheet import csv_bytes
+
+        click.echo(csv_bytes(table).decode("utf-8"), nl=False)
     elif fmt == "json":
         click.echo(table.to_json(orient="records", indent=2))
     elif table.empty:

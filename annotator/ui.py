@@ -1,22 +1,30 @@
-"""Streamlit glue shared by the pages: the cached engine, the signed-in account, role guards,
-session-state keys, and small rendering helpers. With app.py, the only package modules that
-import streamlit."""
+"""Streamlit glue shared by the pages: the cached engine, the signed-in account, the one guard every
+action goes through, session-state keys, and small rendering helpers that never let user- or
+model-supplied text be read as Markdown or HTML. With app.py and asgi.py, the only package modules
+that import streamlit."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
+import logging
+import re
+import secrets
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import streamlit as st
 from sqlmodel import Session
 
+from annotator import webauth
 from annotator.config import Settings, get_settings
 from annotator.errors import AnnotatorError
 
-COOKIE = "annotator_session"
+log = logging.getLogger("annotator.app")
+COOKIE = webauth.COOKIE
 
 
 class K:
@@ -76,24 +84,40 @@ def _user_of(account) -> User:
                 bool(account.is_adjudicator))
 
 
-def current_user() -> User | None:
-    """The signed-in account: a signed, expiring token from this tab's state or the session cookie.
+def client_address() -> str:
+    """The browser's address: the WebSocket peer, or the last address the reverse proxy put in
+    ANNOTATOR_CLIENT_IP_HEADER (e.g. X-Forwarded-For) when that is configured; 'local' for localhost."""
+    header = settings().client_ip_header
+    if header:
+        value = st.context.headers.get(header)
+        last = value.split(",")[-1].strip() if isinstance(value, str) else ""
+        if last:
+            return last[:64]
+    ip = st.context.ip_address
+    return ip[:64] if isinstance(ip, str) and ip else "local"
 
-    Checked against the database on every run, so a sign-out (which bumps the account's session
-    epoch) or a deactivation ends every tab at its next interaction.
-    """
+
+def _cookie_token() -> str | None:
+    value = st.context.cookies.get(COOKIE)
+    return value if isinstance(value, str) and value else None
+
+
+def current_user() -> User | None:
+    """The signed-in account: this tab's token, else the HttpOnly session cookie, checked against the
+    database on every call (session still open, account active, its current role), so signing out,
+    a deactivation or a demotion takes effect at the next interaction of every tab and app process."""
     from annotator.services.accounts import account_for_token
 
-    token = st.session_state.get(K.TOKEN) or st.context.cookies.get(COOKIE)
+    token = st.session_state.get(K.TOKEN) or _cookie_token()
     if not token:
+        st.session_state.pop(K.USER, None)
         return None
-    cfg = settings()
     try:
-        secret = cfg.signing_key()
+        secret = settings().signing_key()
     except AnnotatorError:
         return None
     with session() as s:
-        account = account_for_token(s, token, secret=secret, max_age_hours=cfg.session_hours)
+        account = account_for_token(s, token, secret=secret)
     if account is None:
         st.session_state.pop(K.TOKEN, None)
         st.session_state.pop(K.USER, None)
@@ -104,44 +128,71 @@ def current_user() -> User | None:
     return user
 
 
-def sign_in(username: str, password: str) -> User:
-    """Check the password, keep a signed token in this tab and (via a script) in a session cookie."""
-    from annotator.services.accounts import authenticate, issue_token
-
-    cfg = settings()
-    with session() as s:
-        account = authenticate(s, username=username, password=password, max_failed=cfg.max_failed_logins,
-                               lockout_minutes=cfg.lockout_minutes)
-        token = issue_token(account, secret=cfg.signing_key())
+def _start(token: str) -> None:
     st.session_state[K.TOKEN] = token
     st.session_state[K.SET_COOKIE] = token
+
+
+def sign_in(username: str, password: str) -> User:
+    """Check the password, open a server-side session, keep its token in this tab and (through the
+    cookie route) in an HttpOnly cookie."""
+    from annotator.services.accounts import authenticate, start_session
+
+    cfg = settings()
+    client = client_address()
+    with session() as s:
+        account = authenticate(s, username=username, password=password, client=client,
+                               max_failed=cfg.max_failed_logins, lockout_minutes=cfg.lockout_minutes)
+        token = start_session(s, account, secret=cfg.signing_key(), hours=cfg.session_hours, client=client)
+    _start(token)
     user = _user_of(account)
     st.session_state[K.USER] = user
     return user
 
 
-def sign_out(user: User) -> None:
-    """End the session in every tab and browser (the account's token epoch moves on)."""
-    from annotator.services.accounts import sign_out_everywhere
+def sign_in_sso(name: str) -> None:
+    """Open a session for the account whose username is exactly this single sign-on identity."""
+    from annotator.services.admin import token_for_sso
+
+    cfg = settings()
+    with session() as s:
+        token = token_for_sso(s, username=name, secret=cfg.signing_key(), hours=cfg.session_hours,
+                              client=client_address())
+    _start(token)
+
+
+def sign_out(user: User, *, everywhere: bool = True) -> None:
+    """End this browser's session, or (`everywhere`) every session of the account in every browser
+    and app process; then remove the cookie."""
+    from annotator.services.accounts import end_session, sign_out_everywhere
 
     with session() as s:
-        sign_out_everywhere(s, username=user.username)
+        if everywhere:
+            sign_out_everywhere(s, username=user.username)
+        else:  # this tab's session and the cookie's (a later sign-in in another tab may have replaced it)
+            end_session(s, tokens={st.session_state.get(K.TOKEN), _cookie_token()}, secret=settings().signing_key(),
+                        actor=user.username)
     for key in list(st.session_state.keys()):
-        del st.session_state[key]
+        if key != K.FLASH:  # a message for the sign-in page survives
+            del st.session_state[key]
     st.session_state[K.SET_COOKIE] = ""
 
 
 def sync_cookie() -> None:
-    """Write (or clear) the session cookie in the browser after a sign-in or sign-out."""
+    """After a sign-in or sign-out, have the browser fetch the cookie route (see annotator.webauth)."""
     if K.SET_COOKIE not in st.session_state:
         return
     token = st.session_state.pop(K.SET_COOKIE)
-    max_age = int(settings().session_hours * 3600) if token else 0
-    st.html(
-        f"<script>document.cookie = {json.dumps(f'{COOKIE}={token}')} + "
-        f"'; path=/; max-age={max_age}; SameSite=Strict';</script>",
-        unsafe_allow_javascript=True,
-    )
+    path = webauth.route_path(st.get_option("server.baseUrlPath") or "")
+    headers = {webauth.HEADER: "1", "Content-Type": "text/plain"}
+    if token:
+        cfg = settings()
+        code = webauth.hand_off(token, max_age=int(cfg.session_hours * 3600), secure=cfg.cookie_secure)
+        request = {"method": "POST", "credentials": "same-origin", "headers": headers, "body": code}
+    else:
+        request = {"method": "DELETE", "credentials": "same-origin", "headers": headers}
+    st.html(f"<script>fetch({json.dumps(path)}, {json.dumps(request)}).catch(function () {{}});</script>",
+            unsafe_allow_javascript=True)
 
 
 def require_user(*roles: str) -> User:
@@ -156,6 +207,62 @@ def require_user(*roles: str) -> User:
     return user
 
 
+ENDED = "Your session has ended (signed out, or the account was changed). Nothing was saved: sign in again."
+
+
+def guarded(action: Callable[..., Any], *roles: str, adjudicator: bool = False) -> Callable[..., Any]:
+    """`action` wrapped in the one guard every button and form callback goes through.
+
+    Streamlit runs a callback *before* the page script, so a tab left open after "sign out
+    everywhere", a deactivation or a demotion would still act with the user it rendered for. The
+    guard first re-checks, against the database, that this tab's session is open and its account
+    active, that the account's *current* role is one of `roles` (any role when none are given) and,
+    with `adjudicator`, that it is still an adjudicator. If not, nothing runs and the page says why.
+    A user error is shown as one line; any other error becomes the calm message (never a traceback)."""
+
+    @functools.wraps(action)
+    def run(*args, **kwargs):
+        user = current_user()
+        if user is None:
+            flash(ENDED, "warning")
+            return None
+        if (roles and user.role not in roles) or (adjudicator and not user.is_adjudicator):
+            flash(f"Not allowed: your account is now a {user.role}{'' if not adjudicator else ' without the adjudicator role'}. "
+                  "Nothing was saved.", "error")
+            return None
+        try:
+            return action(*args, **kwargs)
+        except AnnotatorError as exc:
+            flash(esc(str(exc)), "error")
+        except Exception as exc:  # noqa: BLE001 - the boundary: log it safely, show a calm message
+            flash(failure_message(exc), "error")
+        return None
+
+    return run
+
+
+def failure_message(exc: BaseException, where: str = "action") -> str:
+    """Log an unexpected error without its message (which may quote thread text or SQL parameters)
+    and return the calm sentence to show instead."""
+    ref = secrets.token_hex(4)
+    tb = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in tb if "site-packages" not in f.filename] or tb[:1]
+    frames = "".join(traceback.format_list(ours[-10:] + [f for f in tb[-2:] if f not in ours]))
+    log.error("unexpected %s in %s (reference %s); traceback without the message:\n%s", type(exc).__name__, where,
+              ref, frames)
+    return (f"Something went wrong and nothing was changed. Please try again; if it happens again, tell your "
+            f"admin the reference {ref}.")
+
+
+def on_script_error(exc: Exception) -> bool:
+    """st.App's handler for an uncaught error in a page or a callback: the calm message, no traceback."""
+    if isinstance(exc, AnnotatorError):
+        st.error(esc(str(exc)))
+    else:
+        st.error(failure_message(exc, "page"))
+    return True
+
+
 def flash(message: str, kind: str = "success") -> None:
     st.session_state[K.FLASH] = (kind, message)
 
@@ -168,11 +275,36 @@ def show_flash() -> None:
 
 
 def report_error(exc: Exception) -> None:
-    """Show a user error as one line; anything else is a bug and propagates."""
+    """Show a user error as one line (its user-supplied parts never read as Markdown); anything else
+    is a bug: logged without its message and shown as the calm message, never as a traceback."""
     if isinstance(exc, AnnotatorError):
-        st.error(str(exc))
+        st.error(esc(str(exc)))
     else:
-        raise exc
+        st.error(failure_message(exc))
+
+
+_MD_CHARS = re.compile(r"([\\`*\[\]<>$~|{}])")
+_MD_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")
+
+
+def esc(value: Any) -> str:
+    """`value` as literal text inside Streamlit Markdown (st.markdown, st.write, st.caption, alerts,
+    widget labels and radio options): backslash-escaped so that no image, link, HTML, code, emphasis,
+    math, heading or list is formed, with line breaks as spaces. Escaping is CommonMark's own, so
+    the reader sees exactly the characters that were typed."""
+    text = re.sub(r"[\r\n\t]+", " ", "" if value is None else str(value))
+    text = _MD_CHARS.sub(r"\\\1", text)
+    text = re.sub(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])", r"\\_", text)  # underscores inside words stay as typed
+    text = text.replace("://", ":\\/\\/").replace("www.", "www\\.")  # no bare-URL autolinks
+    text = re.sub(r"!(?=\\\[)", r"\\!", text)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)),
+                              text)
+
+
+def plain(text: Any, *, css_class: str = "plain-text") -> None:
+    """A block of user- or model-supplied text shown exactly as written (escaped HTML, line breaks
+    kept): definitions, examples, notes, rationales, candidate snippets."""
+    st.html(f"<div class='{css_class}'>{html.escape('' if text is None else str(text))}</div>")
 
 
 def thread_html(text: str) -> str:
@@ -187,13 +319,16 @@ def show_thread(text: str) -> None:
 
 
 def thread_heading(external_id: str, badges: str = "") -> None:
-    """'#### Thread <id>' with optional badge HTML (built by the caller from numbers only)."""
-    st.markdown(f"#### Thread {html.escape(external_id)} {badges}".rstrip(), unsafe_allow_html=True)
+    """'#### Thread <id>' with optional badge HTML (built by the caller from numbers only); the id is
+    escaped, so it is never read as Markdown or HTML."""
+    st.markdown(f"#### Thread {esc(external_id)} {badges}".rstrip(), unsafe_allow_html=True)
 
 
 CSS = """
 <style>
 .thread-text { white-space: pre-wrap; font-size: 1.02rem; line-height: 1.55; }
+.plain-text { white-space: pre-wrap; }
+.examples li { font-style: italic; }
 .badge { display:inline-block; padding: 0.05rem 0.5rem; border-radius: 0.6rem; font-size: 0.8rem;
          background: #fdf0d5; color: #7a4b00; margin-right: 0.4rem; }
 .muted { color: #6b7280; font-size: 0.85rem; }
@@ -225,13 +360,26 @@ def categories(version_id: int) -> list[dict]:
                 for c in list_categories(s, version_id)]
 
 
+def examples_html(examples: list[str]) -> str:
+    return "<ul class='examples'>" + "".join(f"<li>{html.escape(str(e))}</li>" for e in examples) + "</ul>"
+
+
+def category_details(definition: str, examples: list[str], medhelm: tuple[str, str] | None = None) -> None:
+    """A category's definition and examples exactly as written, and its MedHELM mapping."""
+    if definition:
+        plain(definition)
+    else:
+        st.caption("No definition.")
+    if examples:
+        st.html(examples_html(examples))
+    if medhelm and medhelm[0]:
+        st.caption(f"MedHELM: {esc(medhelm[0])} / {esc(medhelm[1])}")
+
+
 def codebook_panel(version_id: int) -> None:
-    """Each category with its definition and examples, expandable."""
+    """Each category with its definition and examples, expandable (names, definitions and examples
+    are shown as text, never as Markdown)."""
     for i, cat in enumerate(categories(version_id)):
         key = category_key(i)
-        with st.expander(f"{key + ' · ' if key else ''}{cat['name']}"):
-            st.write(cat["definition"] or "_No definition._")
-            for ex in cat["examples"]:
-                st.markdown(f"- _{html.escape(ex)}_")
-            if cat["medhelm_category"]:
-                st.caption(f"MedHELM: {cat['medhelm_category']} / {cat['medhelm_subcategory']}")
+        with st.expander(f"{key + ' · ' if key else ''}{esc(cat['name'])}"):
+            category_details(cat["definition"], cat["examples"], (cat["medhelm_category"], cat["medhelm_subcategory"]))

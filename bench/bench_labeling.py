@@ -83,8 +83,8 @@ def build(path: Path) -> None:
 
     con.executemany("INSERT INTO thread (external_id, text, char_count, truncated, user_id, role, role_group, "
                     "department, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", thread_rows())
-    con.executemany("INSERT INTO account (username, display_name, role, active, is_adjudicator, session_epoch, "
-                    "failed_logins, created_at) VALUES (?, ?, 'reviewer', 1, 0, 0, 0, '2024-05-01 00:00:00')",
+    con.executemany("INSERT INTO account (username, display_name, role, active, is_adjudicator, "
+                    "failed_logins, created_at) VALUES (?, ?, 'reviewer', 1, 0, 0, '2024-05-01 00:00:00')",
                     [(f"r{r:02d}", f"Reviewer {r:02d}") for r in range(N_REVIEWERS)])
     con.execute("INSERT INTO round (name, codebook_version_id, seed, per_thread, status, acceptance_rule, "
                 "reveal_enabled, created_by, created_at) VALUES ('big', ?, ?, ?, 'open', 'unanimous', 0, 'bench', "
@@ -126,8 +126,8 @@ def _stats(name: str, seconds: list[float]) -> float:
 def add_bench_reviewer(db_file: Path, n: int = 1_000) -> None:
     """A reviewer 'bench' with `n` assignments in round 'big' and no labels yet."""
     con = sqlite3.connect(db_file)
-    con.execute("INSERT INTO account (username, display_name, role, active, is_adjudicator, session_epoch, "
-                "failed_logins, created_at) VALUES ('bench', 'Bench Reviewer', 'reviewer', 1, 0, 0, 0, "
+    con.execute("INSERT INTO account (username, display_name, role, active, is_adjudicator, "
+                "failed_logins, created_at) VALUES ('bench', 'Bench Reviewer', 'reviewer', 1, 0, 0, "
                 "'2024-05-01 00:00:00')")
     con.execute("INSERT INTO assignment (round_id, thread_id, reviewer_id, position) "
                 "SELECT a.round_id, a.thread_id, (SELECT id FROM account WHERE username = 'bench'), a.position "
@@ -138,25 +138,25 @@ def add_bench_reviewer(db_file: Path, n: int = 1_000) -> None:
 
 
 def measure(db_file: Path, submits: int, username: str, *, baselines: bool = True) -> None:
+    import secrets
+
     os.environ["ANNOTATOR_DATABASE_URL"] = f"sqlite:///{db_file}"
-    os.environ["ANNOTATOR_DEMO"] = "1"
-    os.environ.pop("ANNOTATOR_SECRET_KEY", None)
+    os.environ["ANNOTATOR_SECRET_KEY"] = secret = secrets.token_urlsafe(48)
     import logging
 
     import streamlit as st
     from sqlmodel import Session, select
     from streamlit.testing.v1 import AppTest
 
-    from annotator.config import DEMO_SECRET
     from annotator.data.engine import make_engine
     from annotator.data.models import Account, Label
-    from annotator.services.accounts import issue_token
+    from annotator.services.accounts import start_session
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     engine = make_engine(os.environ["ANNOTATOR_DATABASE_URL"])
     with Session(engine) as s:
         reviewer = s.exec(select(Account).where(Account.username == username)).one()
-        token = issue_token(reviewer, secret=DEMO_SECRET)
+        token = start_session(s, reviewer, secret=secret, hours=12)
         before = len(s.exec(select(Label.id).where(Label.reviewer_id == reviewer.id)).all())
     st.cache_resource.clear()
     st.cache_data.clear()

@@ -110,7 +110,7 @@ with left:
         st.caption("Needs a lead because: " + ", ".join(item.assessment.reasons))
 with right:
     if decision is not None and decision.status == "resolved":
-        st.info(f"Current decision: **{decision.category}** ({decision.provenance}, by {decision.decided_by}). "
+        st.info(f"Current decision: **{ui.esc(decision.category)}** ({decision.provenance}, by {ui.esc(decision.decided_by)}). "
                 "Recording again revises it; the audit log keeps both.")
     cats = [c["name"] for c in ui.categories(rnd.codebook_version_id)]
 
@@ -119,24 +119,24 @@ with right:
             with ui.session() as s2:
                 fn(s2, round_id=rnd.id, thread_id=current, actor=user.username, **kwargs)
         except AnnotatorError as exc:
-            ui.flash(str(exc), "error")
+            ui.flash(ui.esc(str(exc)), "error")
             return
         ui.flash(message)
 
     with st.form(f"adj.decide.{rnd.id}.{current}", clear_on_submit=True):
-        final = st.radio("Final label", cats, index=None, key=f"adj.final.{rnd.id}.{current}")
+        final = st.radio("Final label", cats, index=None, key=f"adj.final.{rnd.id}.{current}", format_func=ui.esc)
         rationale = st.text_area("Rationale", key=f"adj.rationale.{rnd.id}.{current}", height=80)
         if st.form_submit_button("Record final label", type="primary"):
             if final is None:
                 ui.flash("Choose the final label first.", "warning")
             else:
-                act(adj.resolve, f"Final label recorded: {final}", category=final, rationale=rationale)
+                act(adj.resolve, f"Final label recorded: {ui.esc(final)}", category=final, rationale=rationale)
             st.rerun()
     with st.expander("Send to a third reviewer"):
         if adjudicators:
             who = st.selectbox("Adjudicator", adjudicators, key=f"adj.who.{current}")
             if st.button("Send", key=f"adj.send.{current}"):
-                act(adj.send_to_third_reviewer, f"Sent to {who}", adjudicator=who)
+                act(adj.send_to_third_reviewer, f"Sent to {ui.esc(who)}", adjudicator=who)
                 st.rerun()
         else:
             st.caption("No adjudicator accounts: an admin marks an account as adjudicator on the Accounts page.")

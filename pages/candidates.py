@@ -5,7 +5,6 @@ Codebook page. Candidates are shown in id order, never ranked by votes, so nothi
 import streamlit as st
 
 from annotator import ui
-from annotator.errors import AnnotatorError
 from annotator.services import refine
 from annotator.services.codebook import get_version
 
@@ -15,11 +14,8 @@ ui.show_flash()
 
 
 def toggle(candidate_id: int, voted: bool) -> None:
-    try:
-        with ui.session() as s:
-            refine.unvote(s, candidate_id, user.id) if voted else refine.vote(s, candidate_id, user.id)
-    except AnnotatorError as exc:
-        ui.flash(str(exc), "error")
+    with ui.session() as s:
+        refine.unvote(s, candidate_id, user.id) if voted else refine.vote(s, candidate_id, user.id)
 
 
 with ui.session() as s:
@@ -30,7 +26,10 @@ if current is None:
 names = [c["name"] for c in ui.categories(current.id)]
 category = st.selectbox("Category", names, key="candidates.category")
 definition = next(c["definition"] for c in ui.categories(current.id) if c["name"] == category)
-st.caption(definition or "No definition.")
+if definition:
+    ui.plain(definition, css_class="plain-text muted")
+else:
+    st.caption("No definition.")
 with ui.session() as s:
     cands = refine.list_candidates(s, category)
 if not cands:
@@ -39,6 +38,7 @@ if not cands:
 for c in cands:
     voted = user.username in c["voters"]
     row = st.columns([8, 1], vertical_alignment="center")
-    row[0].markdown(f"_{c['text']}_")
-    row[1].button("Unvote" if voted else "Vote", key=f"candidates.vote.{c['id']}", on_click=toggle,
+    with row[0]:
+        ui.plain(c["text"], css_class="plain-text candidate")
+    row[1].button("Unvote" if voted else "Vote", key=f"candidates.vote.{c['id']}", on_click=ui.guarded(toggle),
                   args=(c["id"], voted), type="secondary" if voted else "primary")

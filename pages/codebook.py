@@ -40,7 +40,7 @@ def load_and_export(versions: list) -> None:
                     with ui.session() as s:
                         version, created = admin.load_codebook_upload(s, upload.name, upload.getvalue(),
                                                                       actor=user.username)
-                except Exception as exc:  # noqa: BLE001 - report_error re-raises anything that is not a user error
+                except Exception as exc:  # noqa: BLE001 - report_error: user errors as one line, anything else calmly
                     ui.report_error(exc)
                 else:
                     ui.flash(f"Codebook version {version.version} created." if created
@@ -61,8 +61,11 @@ def load_and_export(versions: list) -> None:
 
 
 def _export(fmt: str, number: int) -> str:
-    with ui.session() as s:
-        return export_codebook(s, fmt=fmt, version=number)
+    def write() -> str:
+        with ui.session() as s:
+            return export_codebook(s, fmt=fmt, version=number)
+
+    return ui.guarded(write, "lead", "admin")() or ""
 
 
 with ui.session() as s:
@@ -72,28 +75,31 @@ with ui.session() as s:
 if current is None:
     st.info("No codebook loaded yet: load one below (the default is sample_data/codebook.yaml).")
 else:
-    st.subheader(f"Version {current.version}: {current.name}")
+    st.subheader(f"Version {current.version}: {ui.esc(current.name)}")
     if current.note:
-        st.caption(current.note)
+        st.caption(ui.esc(current.note))
     ui.codebook_panel(current.id)
     with st.expander(f"All versions ({len(versions)})"):
         for v in reversed(versions):
-            st.markdown(f"**{v.version}** · {v.name} · {v.created_by or '—'} · {v.created_at:%Y-%m-%d %H:%M}"
-                        + (f" — {v.note}" if v.note else ""))
+            st.markdown(f"**{v.version}** · {ui.esc(v.name)} · {ui.esc(v.created_by) or '—'} · {v.created_at:%Y-%m-%d %H:%M}"
+                        + (f" — {ui.esc(v.note)}" if v.note else ""))
 
 
 
 # --- actions (on_click callbacks: the outcome is flashed at the top of the next run) ----------------------
+# Every callback is wrapped in ui.guarded (see `lead` below): it re-checks the session and the account's
+# current role before anything runs, and shows a user error as one line.
 
 def _do(action, done) -> None:
-    """Run `action(session)`; flash `done(result)` (or `done`), or the user error as one line."""
-    try:
-        with ui.session() as s:
-            result = action(s)
-    except AnnotatorError as exc:
-        ui.flash(str(exc), "error")
-        return
+    """Run `action(session)`; flash `done(result)` (or `done`)."""
+    with ui.session() as s:
+        result = action(s)
     ui.flash(done(result) if callable(done) else done)
+
+
+def lead(callback):
+    """The callback behind the one guard, for leads and admins."""
+    return ui.guarded(callback, "lead", "admin")
 
 
 def _saved(result) -> str:
@@ -151,7 +157,7 @@ def split(k: str) -> None:
 def propose(category: str, backend: str, n: int) -> None:
     _do(lambda s: refine.propose_candidates(s, category=category, backend=backend, cfg=_llm_cfg(), n=n,
                                             actor=user.username),
-        lambda rows: f"{len(rows)} new candidate(s) for '{category}'.")
+        lambda rows: f"{len(rows)} new candidate(s) for '{ui.esc(category)}'.")
 
 
 def toggle_vote(candidate_id: int, voted: bool) -> None:
@@ -166,7 +172,7 @@ def adopt(category: str) -> None:
 def suggest(round_name: str | None, run_id: int | None, backend: str) -> None:
     _do(lambda s: refine.suggest_other_names(s, round_name=round_name, run_id=run_id, cfg=_llm_cfg(), backend=backend,
                                              actor=user.username),
-        lambda r: f"{r.source}: {r.n_other} Other threads, {r.n_new} named now, {r.n_cached} named before, "
+        lambda r: f"{ui.esc(r.source)}: {r.n_other} Other threads, {r.n_new} named now, {r.n_cached} named before, "
                   f"{r.n_failed} failed.")
 
 
@@ -193,12 +199,12 @@ def _evidence(name: str) -> None:
         ev = refine.category_evidence(s, name)
     st.markdown("**Definition problems** (adjudication)")
     for e in ev["definition_problems"] or []:
-        st.markdown(f"- {e['round']} · {e['thread_id']} · {e['comment'] or '—'}")
+        st.markdown(f"- {ui.esc(e['round'])} · {ui.esc(e['thread_id'])} · {ui.esc(e['comment']) or '—'}")
     if not ev["definition_problems"]:
         st.caption("None tagged.")
     st.markdown("**Ambiguous definition** (model errors)")
     for e in ev["ambiguous_definition"]:
-        st.markdown(f"- run {e['run_id']} · {e['thread_id']} · {e['comment'] or '—'}")
+        st.markdown(f"- run {e['run_id']} · {ui.esc(e['thread_id'])} · {ui.esc(e['comment']) or '—'}")
     if not ev["ambiguous_definition"]:
         st.caption("None tagged.")
 
@@ -211,15 +217,13 @@ def edit_section(newest: int) -> None:
         cats = refine.version_categories(s, number)
     for i, c in enumerate(cats):
         k = f"codebook.v{number}.{i}"
-        with st.expander(f"{c.name}{'' if c.active else ' (retired)'}"):
+        with st.expander(f"{ui.esc(c.name)}{'' if c.active else ' (retired)'}"):
             left, right = st.columns([3, 2], gap="large")
             with right:
                 _evidence(c.name)
             with left:
                 if not editable:
-                    st.write(c.definition or "_No definition._")
-                    for ex in c.examples:
-                        st.markdown(f"- _{ex}_")
+                    ui.category_details(c.definition, c.examples)
                     continue
                 with st.form(f"{k}.form"):
                     st.text_area("Definition", c.definition, key=f"{k}.definition")
@@ -228,16 +232,16 @@ def edit_section(newest: int) -> None:
                     cols[0].text_input("MedHELM category", c.medhelm_category, key=f"{k}.medhelm")
                     cols[1].text_input("MedHELM subcategory", c.medhelm_subcategory, key=f"{k}.medhelm_sub")
                     st.text_input("Change note", key=f"{k}.note")
-                    st.form_submit_button("Save changes", on_click=edit, args=(c.name, k), type="primary")
+                    st.form_submit_button("Save changes", on_click=lead(edit), args=(c.name, k), type="primary")
                 with st.form(f"{k}.rename_form"):
                     cols = st.columns([2, 2, 1], vertical_alignment="bottom")
                     cols[0].text_input("New name", c.name, key=f"{k}.new_name")
                     cols[1].text_input("Change note", key=f"{k}.rename_note")
-                    cols[2].form_submit_button("Rename", on_click=rename, args=(c.name, k))
+                    cols[2].form_submit_button("Rename", on_click=lead(rename), args=(c.name, k))
                 with st.form(f"{k}.retire_form"):
                     cols = st.columns([4, 1], vertical_alignment="bottom")
                     cols[0].text_input("Change note", key=f"{k}.retire_note")
-                    cols[1].form_submit_button("Retire" if c.active else "Reactivate", on_click=retire_or_restore,
+                    cols[1].form_submit_button("Retire" if c.active else "Reactivate", on_click=lead(retire_or_restore),
                                                args=(c.name, c.active, k))
     if not editable:
         return
@@ -253,18 +257,18 @@ def edit_section(newest: int) -> None:
         cols[0].text_input("MedHELM category", key=f"{k}.add.medhelm")
         cols[1].text_input("MedHELM subcategory", key=f"{k}.add.medhelm_sub")
         st.text_input("Change note", key=f"{k}.add.note")
-        st.form_submit_button("Add category", on_click=add, args=(f"{k}.add",))
+        st.form_submit_button("Add category", on_click=lead(add), args=(f"{k}.add",))
     with merge_col, st.form(f"{k}.merge"):
         st.multiselect("Merge these categories", active, key=f"{k}.merge.sources")
         st.text_input("Into (a new name, or one of them)", key=f"{k}.merge.into")
         st.text_area("Definition of the merged category (empty: keep or combine)", key=f"{k}.merge.definition")
         st.text_input("Change note", key=f"{k}.merge.note")
-        st.form_submit_button("Merge", on_click=merge, args=(f"{k}.merge",))
+        st.form_submit_button("Merge", on_click=lead(merge), args=(f"{k}.merge",))
     with split_col, st.form(f"{k}.split"):
         st.selectbox("Split this category", active, key=f"{k}.split.name")
         st.text_area("Into (one per line: Name: definition)", key=f"{k}.split.parts")
         st.text_input("Change note", key=f"{k}.split.note")
-        st.form_submit_button("Split", on_click=split, args=(f"{k}.split",))
+        st.form_submit_button("Split", on_click=lead(split), args=(f"{k}.split",))
         st.caption("The split category is retired; its old labels keep its name in reports.")
 
 
@@ -290,7 +294,7 @@ def candidates_section(newest_id: int) -> None:
     backend = cols[1].radio("Source", ["openai", "local"], horizontal=True, key="codebook.cand.backend",
                             format_func=lambda b: {"openai": "LLM", "local": "Consensus threads"}[b])
     n = cols[2].number_input("How many", 1, 20, 5, key="codebook.cand.n")
-    cols[3].button("Propose", on_click=propose, args=(category, backend, int(n)), key="codebook.cand.propose")
+    cols[3].button("Propose", on_click=lead(propose), args=(category, backend, int(n)), key="codebook.cand.propose")
     with ui.session() as s:
         cands = refine.list_candidates(s, category)
     if not cands:
@@ -298,15 +302,16 @@ def candidates_section(newest_id: int) -> None:
         return
     for c in cands:
         row = st.columns([6, 2, 1], vertical_alignment="center")
-        row[0].markdown(f"_{c['text']}_")
+        with row[0]:
+            ui.plain(c["text"], css_class="plain-text candidate")
         fit = ("✓ classified as its category" if c["fits"] else
-               f"classified as {c['classified_as']}" if c["classified_as"] else "not classified")
-        voters = f": {', '.join(c['voters'])}" if c["voters"] else ""
-        row[1].caption(f"{c['source']} · {fit} · {c['votes']} vote(s){voters}")
+               f"classified as {ui.esc(c['classified_as'])}" if c["classified_as"] else "not classified")
+        voters = f": {ui.esc(', '.join(c['voters']))}" if c["voters"] else ""
+        row[1].caption(f"{ui.esc(c['source'])} · {fit} · {c['votes']} vote(s){voters}")
         voted = user.username in c["voters"]
-        row[2].button("Unvote" if voted else "Vote", key=f"codebook.cand.vote.{c['id']}", on_click=toggle_vote,
+        row[2].button("Unvote" if voted else "Vote", key=f"codebook.cand.vote.{c['id']}", on_click=lead(toggle_vote),
                       args=(c["id"], voted))
-    st.button("Adopt the top 3 as the category's examples", on_click=adopt, args=(category,),
+    st.button("Adopt the top 3 as the category's examples", on_click=lead(adopt), args=(category,),
               key="codebook.cand.adopt", type="primary")
 
 
@@ -322,7 +327,7 @@ def other_section() -> None:
     chosen = cols[1].selectbox("Round" if kind == "round" else "Run", choices, key=f"codebook.other.{kind}")
     backend = cols[2].radio("Names from", ["openai", "local"], horizontal=True, key="codebook.other.backend",
                             format_func=lambda b: {"openai": "LLM", "local": "Top TF-IDF terms"}[b])
-    cols[3].button("Suggest names", key="codebook.other.suggest", disabled=chosen is None, on_click=suggest,
+    cols[3].button("Suggest names", key="codebook.other.suggest", disabled=chosen is None, on_click=lead(suggest),
                    args=(chosen if kind == "round" else None, chosen if kind == "run" else None, backend))
     if not sources:
         st.caption("No suggested names yet.")
@@ -334,21 +339,21 @@ def other_section() -> None:
                                                        if groups and groups[0]["silhouette"] is not None else ""))
     for i, g in enumerate(groups):
         k = f"codebook.other.group.{source}.{i}"
-        with st.expander(f"{g['name']} · {g['n']} thread(s)"):
-            st.caption("Suggested names: " + ", ".join(f"{n} ({c})" for n, c in g["names"]))
-            for ex in g["examples"]:
-                st.markdown(f"- _{ex}_")
+        with st.expander(f"{ui.esc(g['name'])} · {g['n']} thread(s)"):
+            st.caption("Suggested names: " + ", ".join(f"{ui.esc(n)} ({c})" for n, c in g["names"]))
+            if g["examples"]:
+                st.html(ui.examples_html(g["examples"]))
             with st.form(f"{k}.form"):
                 st.text_input("Category name", g["name"], key=f"{k}.name")
                 st.text_area("Definition (empty: a draft naming the suggestions)", key=f"{k}.definition")
                 st.text_input("Change note", key=f"{k}.note")
-                st.form_submit_button("Create category", on_click=create_from_group, args=(g, k))
+                st.form_submit_button("Create category", on_click=lead(create_from_group), args=(g, k))
 
 
 def versions_section() -> None:
     st.checkbox("Score models on the decided threads even while others are pending (not a random sample)",
                 key="codebook.compare_pending")
-    st.button("Compute the comparison", on_click=compare_versions, key="codebook.compare")
+    st.button("Compute the comparison", on_click=lead(compare_versions), key="codebook.compare")
     table = st.session_state.get("codebook.comparison")
     if table is None:
         st.caption("Reviewers' agreement (α, 500 bootstrap resamples, seed 0) and the model against the final "

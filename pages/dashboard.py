@@ -97,7 +97,7 @@ cols = st.columns([3, 1])
 run_id = cols[0].selectbox("Labels: consensus where it exists, elsewhere this model run", choices,
                            index=choices.index(default_run) if default_run in choices else 0,
                            format_func=run_labels.get, key="dash.run")
-cols[1].button("Make default", key="dash.default_run", on_click=_set_default_run, args=(run_id,),
+cols[1].button("Make default", key="dash.default_run", on_click=ui.guarded(_set_default_run, "lead", "admin"), args=(run_id,),
                disabled=run_id == default_run, help="Store this run as the dashboard's default (setting dashboard_run).")
 version = _version(run_id)
 options = _options(run_id, version)
@@ -127,7 +127,7 @@ except Exception as exc:  # noqa: BLE001 - user errors are shown, anything else 
     ui.report_error(exc)
     st.stop()
 
-st.caption(f"{dash.labels_text()} Filter: {dash.filters.describe()}.")
+st.caption(f"{ui.esc(dash.labels_text())} Filter: {ui.esc(dash.filters.describe())}.")
 m = st.columns(4)
 m[0].metric("Threads in filter", f"{dash.n_threads:,}")
 m[1].metric("Labelled", f"{dash.n_consensus + dash.n_model:,}", help="consensus + model run")
@@ -191,14 +191,14 @@ else:
         ui.report_error(exc)
     else:
         if result.get("pending"):
-            st.warning(result["notes"][0])
+            st.warning(ui.esc(result["notes"][0]))
         st.dataframe(prevalence_table(result), hide_index=True,
                      column_config={c: PCT for c in ("model_share", "corrected_share", "ci_low", "ci_high", "upper_bound")})
         st.caption(f"N = {result['N']:,} threads, n = {result['n']} human-labelled ({result['design']}). "
                    f"{result['method_description']}")
-        st.caption(f"Gold standard: {result['completeness_text']}")
+        st.caption(f"Gold standard: {ui.esc(result['completeness_text'])}")
         for note in result["notes"][1 if result.get("pending") else 0:]:
-            st.caption(f"Note: {note}")
+            st.caption(f"Note: {ui.esc(note)}")
 
 # ---- alerts ---------------------------------------------------------------------------------------
 st.subheader("Alert rules")
@@ -209,15 +209,16 @@ if not rules:
 for rule in rules:
     with st.container(border=True):
         rc = st.columns([6, 1, 1])
-        rc[0].markdown(alert_service.describe_rule(alert_service.rule_of(rule)) + ("" if rule.active else " *(paused)*"))
-        rc[1].button("Pause" if rule.active else "Resume", key=f"dash.rule.toggle.{rule.id}", on_click=_toggle_rule,
-                     args=(rule.id, not rule.active))
-        rc[2].button("Delete", key=f"dash.rule.delete.{rule.id}", on_click=_delete_rule, args=(rule.id,))
+        rc[0].markdown(ui.esc(alert_service.describe_rule(alert_service.rule_of(rule))) + ("" if rule.active else " *(paused)*"))
+        rc[1].button("Pause" if rule.active else "Resume", key=f"dash.rule.toggle.{rule.id}",
+                     on_click=ui.guarded(_toggle_rule, "lead", "admin"), args=(rule.id, not rule.active))
+        rc[2].button("Delete", key=f"dash.rule.delete.{rule.id}", on_click=ui.guarded(_delete_rule, "lead", "admin"),
+                     args=(rule.id,))
         fired = evaluated.get(rule.id, {}).get("triggered", [])
         if rule.active:
             if fired:
                 for a in fired:
-                    st.warning(a["message"])
+                    st.warning(ui.esc(a["message"]))
             else:
                 st.caption("Not triggered in any period.")
 if evaluated:
@@ -251,7 +252,7 @@ with st.form("dash.rule.form", clear_on_submit=True):
         except Exception as exc:  # noqa: BLE001
             ui.report_error(exc)
         else:
-            ui.flash(f"Alert rule '{name}' created.")
+            ui.flash(f"Alert rule '{ui.esc(name)}' created.")
             st.rerun()
 
 # ---- next round -----------------------------------------------------------------------------------
@@ -279,6 +280,6 @@ else:
             except Exception as exc:  # noqa: BLE001
                 ui.report_error(exc)
             else:
-                ui.flash(f"Round '{made.round.name}' created: {made.n_threads} threads, "
+                ui.flash(f"Round '{ui.esc(made.round.name)}' created: {made.n_threads} threads, "
                          f"{made.n_assignments} assignments.")
                 st.rerun()

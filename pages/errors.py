@@ -48,8 +48,9 @@ with left:
     with st.container(height=420, border=True):
         ui.show_thread(thread.text)
 with right:
-    st.markdown(f"**Consensus:** {row['consensus']}  \n**Model:** {row['model']}")
-    st.caption(f"Model rationale: {row['rationale'] or '—'}")
+    st.markdown(f"**Consensus:** {ui.esc(row['consensus'])}  \n**Model:** {ui.esc(row['model'])}")
+    st.caption("Model rationale:")
+    ui.plain(row["rationale"] or "—", css_class="plain-text muted")
     with st.form(f"errors.tag.{run_id}.{row['thread_pk']}"):
         tag = st.radio("Verdict", ERROR_TAGS, index=None, format_func=lambda t: t.replace("_", " ").capitalize())
         comment = st.text_area("Comment", value=row["comment"] or "", height=80)

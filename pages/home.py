@@ -8,7 +8,7 @@ from annotator.services.rounds import list_rounds, round_progress
 from annotator.services.status import status
 
 user = ui.require_user()
-st.title(f"Welcome, {user.display_name}")
+st.title(f"Welcome, {ui.esc(user.display_name)}")
 ui.show_flash()
 with ui.session() as s:
     mine = labeling.rounds_for_reviewer(s, user.id)
@@ -16,7 +16,7 @@ if mine:
     st.subheader("Your labeling")
     for r in mine:
         cols = st.columns([2, 3, 1])
-        cols[0].write(f"**{r.name}**")
+        cols[0].write(f"**{ui.esc(r.name)}**")
         cols[1].progress(r.done / r.assigned if r.assigned else 0.0, text=f"{r.done} / {r.assigned}")
         if cols[2].button("Label", key=f"home.go.{r.round_id}"):
             st.session_state[ui.K.LABEL_ROUND] = r.name
@@ -41,4 +41,4 @@ if user.is_lead:
         for name, rows in progress.items():
             total = sum(p.assigned for p in rows)
             done = sum(p.done for p in rows)
-            st.progress(done / total if total else 0.0, text=f"{name}: {done} / {total} labels")
+            st.progress(done / total if total else 0.0, text=f"{ui.esc(name)}: {done} / {total} labels")

@@ -103,9 +103,9 @@ if PREVIEW in st.session_state:
     st.subheader("Preview (nothing written yet)")
     mapped = ", ".join(f"{k} = {v}" for k, v in rep.mapping.items()) or "columns named as the fields"
     st.text(f"Format: {rep.fmt} · {rep.mode} · mapping: {mapped}")
-    st.info(rep.summary())
+    st.info(ui.esc(rep.summary()))
     for note in rep.notes:
-        st.caption(f"Note: {note}")
+        st.caption(f"Note: {ui.esc(note)}")
     st.markdown("**First threads as they will be stored**")
     st.dataframe(tables["sample"], hide_index=True, width="stretch")
     if len(tables["reasons"]):
@@ -117,9 +117,9 @@ if PREVIEW in st.session_state:
 
 if REPORT in st.session_state:
     rep = st.session_state[REPORT]
-    st.success(rep.summary())
+    st.success(ui.esc(rep.summary()))
     for note in rep.notes:
-        st.caption(f"Note: {note}")
+        st.caption(f"Note: {ui.esc(note)}")
     problems = admin.problems_frame(rep)
     if rep.changed:
         tables = admin.preview_tables(rep)

@@ -5,6 +5,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from annotator import ui
+from annotator.config import redact_url
 from annotator.errors import AnnotatorError, PendingThreads
 from annotator.reports.model import caution_sentences, claim_sentence, render_model_report
 from annotator.services import classify as svc
@@ -23,8 +24,8 @@ with ui.session() as s:
 
 tab_run, tab_compare, tab_prompt = st.tabs(["Classify", "Compare with consensus", "Prompt"])
 with tab_run:
-    endpoint = cfg_settings.llm_base_url or (cfg_settings.azure_endpoint if cfg_settings.llm_provider == "azure"
-                                            else "api.openai.com")
+    endpoint = redact_url(cfg_settings.llm_base_url or (cfg_settings.azure_endpoint if cfg_settings.llm_provider == "azure"
+                                                      else "api.openai.com"))
     st.caption(f"Endpoint: {cfg_settings.llm_provider} · {endpoint} · model {cfg_settings.llm_model}. "
                "Keys come from the server's environment and are never shown or stored.")
     with st.form("model.classify"):
@@ -67,7 +68,7 @@ with tab_run:
                     st.success(f"Run {res.run_id}: {res.ok} ok, {res.failed} failed, {res.n_cached} from cache, "
                                f"{res.requests} requests, cost {res.cost_usd if res.cost_usd is not None else '?'} USD")
         except AnnotatorError as exc:
-            st.error(str(exc))
+            ui.report_error(exc)
     if runs:
         st.dataframe([{"run": r.id, "backend": r.backend, "model": r.model, "scope": r.scope, "status": r.status,
                        "requests": r.n_requests, "tokens": r.prompt_tokens + r.completion_tokens,
@@ -103,7 +104,7 @@ with tab_compare:
                            "round. Finish them on the Adjudicate page (where decisions can also be imported from a "
                            "spreadsheet), or tick the box above to score the decided threads only.")
             except AnnotatorError as exc:
-                st.error(str(exc))
+                ui.report_error(exc)
         rep = st.session_state.get("model.report")
         if rep:
             fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
@@ -138,7 +139,7 @@ with tab_compare:
                     with ui.session() as s:
                         both = compare_two_runs(s, run_a, run_b)
                 except AnnotatorError as exc:
-                    st.error(str(exc))
+                    ui.report_error(exc)
                 else:
                     fmt2 = lambda v, d=3: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
                     m = st.columns(3)
@@ -156,4 +157,4 @@ with tab_prompt:
             with ui.session() as s:
                 st.code(svc.prompt_text(s, thread_external_id=ext.strip()), language=None)
         except AnnotatorError as exc:
-            st.error(str(exc))
+            ui.report_error(exc)

@@ -7,7 +7,6 @@ import secrets
 import streamlit as st
 
 from annotator import ui
-from annotator.errors import AnnotatorError
 from annotator.services import admin
 from annotator.services.rounds import ACCEPTANCE_RULES, STRATIFY_COLUMNS, create_sampled_round, set_round_status
 from annotator.services.tables import TABLE_FORMATS
@@ -59,11 +58,11 @@ if create:
                 min_user_threads=int(min_threads), exclude_sampled=exclude, codebook_version=version,
                 acceptance_rule=rule, reveal_enabled=reveal, actor=user.username)
             box.update(label="Round created", state="complete")
-    except Exception as exc:  # noqa: BLE001 - report_error re-raises anything that is not a user error
+    except Exception as exc:  # noqa: BLE001 - report_error: user errors as one line, anything else calmly
         ui.report_error(exc)
     else:
         del st.session_state[SEED]  # the next round gets a new random seed
-        ui.flash(f"Round '{res.round.name}': {res.n_threads} threads, {res.n_assignments} assignments.")
+        ui.flash(f"Round '{ui.esc(res.round.name)}': {res.n_threads} threads, {res.n_assignments} assignments.")
         st.rerun()
 
 # --- existing rounds ---------------------------------------------------------------------------
@@ -79,26 +78,30 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     st.progress(rnd.done / rnd.assigned if rnd.assigned else 0.0, text=f"{rnd.done} / {rnd.assigned} labels")
     for p in rnd.progress:
-        st.progress(p.done / p.assigned if p.assigned else 0.0, text=f"{p.reviewer}: {p.done} / {p.assigned}")
+        st.progress(p.done / p.assigned if p.assigned else 0.0, text=f"{ui.esc(p.reviewer)}: {p.done} / {p.assigned}")
 
 
 def change_status(round_name: str, status: str) -> None:
-    try:
-        with ui.session() as s:
-            set_round_status(s, name=round_name, status=status, actor=user.username)
-    except AnnotatorError as exc:
-        ui.flash(str(exc), "error")
-        return
-    ui.flash(f"Round '{round_name}' is {status}.")
+    with ui.session() as s:
+        set_round_status(s, name=round_name, status=status, actor=user.username)
+    ui.flash(f"Round '{ui.esc(round_name)}' is {status}.")
 
 
-def export(round_name: str, fmt: str) -> bytes:
+change_status = ui.guarded(change_status, "lead", "admin")  # the one guard: session, active flag, current role
+
+
+def _export(round_name: str, fmt: str) -> bytes:
     with ui.session() as s:
         return admin.export_labels_bytes(s, round_name, fmt)
 
 
+def export(round_name: str, fmt: str) -> bytes:
+    """The file, made when the button is pressed: through the guard, so a stale tab downloads nothing."""
+    return ui.guarded(_export, "lead", "admin")(round_name, fmt) or b""
+
+
 with right:
-    st.write(f"**{rnd.name}** is **{rnd.status}** · seed {rnd.seed} · K = {rnd.per_thread}")
+    st.write(f"**{ui.esc(rnd.name)}** is **{rnd.status}** · seed {rnd.seed} · K = {rnd.per_thread}")
     if rnd.status == "open":
         st.button("Close round", key="rounds.close", on_click=change_status, args=(rnd.name, "closed"),
                   help="Reviewers can no longer change their labels.")

@@ -6,6 +6,7 @@ from annotator import ui
 
 st.title("annotator")
 st.caption("What do our staff use the chat tool for? Sign in to label, adjudicate or report.")
+ui.show_flash()
 with st.form("signin", border=True, enter_to_submit=True):
     username = st.text_input("Username", key="signin.username")
     password = st.text_input("Password", type="password", key="signin.password")
@@ -13,7 +14,7 @@ with st.form("signin", border=True, enter_to_submit=True):
 if submitted:
     try:
         ui.sign_in(username, password)
-    except Exception as exc:  # noqa: BLE001 - report_error re-raises anything that is not a user error
+    except Exception as exc:  # noqa: BLE001 - report_error shows user errors as one line, anything else calmly
         ui.report_error(exc)
     else:
         st.rerun()
@@ -28,20 +29,16 @@ def _sso_configured() -> bool:
 
 
 def _sso_sign_in(names: list[str]) -> None:
-    """Issue the normal session token for the first active account named like an SSO identity."""
+    """Open the normal session for the first active account whose username is exactly an SSO identity."""
     from annotator.errors import AnnotatorError, NotAllowed
-    from annotator.services.admin import token_for_sso
 
     refusal: Exception | None = None
     for name in names:
         try:
-            with ui.session() as s:
-                token = token_for_sso(s, username=name, secret=ui.settings().signing_key())
+            ui.sign_in_sso(name)
         except AnnotatorError as exc:
             refusal = refusal or exc
             continue
-        st.session_state[ui.K.TOKEN] = token
-        st.session_state[ui.K.SET_COOKIE] = token
         st.rerun()
     ui.report_error(refusal or NotAllowed("the identity provider sent no email or username"))
 
@@ -55,7 +52,7 @@ if _sso_configured():
             st.login()
     else:
         identities = sso_identities(st.user.to_dict())
-        if st.button(f"Continue as {identities[0] if identities else 'your single sign-on account'}",
+        if st.button(f"Continue as {ui.esc(identities[0]) if identities else 'your single sign-on account'}",
                      key="signin.sso_continue", type="primary"):
             _sso_sign_in(identities)
         if st.button("Use another single sign-on account", key="signin.sso_logout"):

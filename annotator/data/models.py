@@ -96,10 +96,37 @@ class Account(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=300)
     active: bool = True
     is_adjudicator: bool = False
-    session_epoch: int = 0
-    failed_logins: int = 0
-    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    failed_logins: int = 0  # wrong passwords since the last successful sign-in, from any address (shown to admins)
     created_at: datetime = _ts()
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser (server-side session, migration 0008). The cookie carries a signed random
+    token; only its SHA-256 is stored. Signing out deletes the row; signing out everywhere, a password
+    reset or a deactivation deletes every row of the account, in every app process at once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    client: str = Field(default="", max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts(index=True)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins per (username as typed, client address), migration 0008.
+
+    Counted with one atomic UPDATE before the password is checked, so parallel attempts cannot exceed
+    the limit. Unknown usernames are counted exactly like real ones (nothing tells them apart). A block
+    holds only that address for that name: anyone else can still sign in to the account.
+    """
+
+    username: str = Field(primary_key=True, max_length=100)
+    client: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    lockouts: int = 0
+    blocked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    updated_at: datetime = _ts(index=True)
 
 
 class CodebookVersion(SQLModel, table=True):

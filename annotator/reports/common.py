@@ -8,8 +8,10 @@ import html
 import io
 from typing import Any, Iterable, Sequence
 
+from annotator.spreadsheet import FORMULA_PREFIXES as CSV_FORMULA_PREFIXES  # noqa: F401 (kept for callers)
+from annotator.spreadsheet import LINE_END, safe_cell
+
 DASH = "—"
-CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 #: How numbers are printed, for each report's conventions section.
@@ -71,17 +73,14 @@ def interval(pair: Sequence[float | None] | None, *, percent: bool = False, digi
 
 
 def csv_cell(value: Any) -> Any:
-    """Empty for None; a leading quote keeps spreadsheets from evaluating user-supplied text as a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Empty for None; a leading quote keeps spreadsheets from evaluating user-supplied text as a formula
+    (the one rule for every CSV the tool writes: annotator.spreadsheet)."""
+    return safe_cell(value)
 
 
 def csv_text(rows: Iterable[Sequence[Any]], header: Sequence[str] = ("section", "key", "subkey", "value")) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator=LINE_END)  # CRLF: a CR inside a cell is quoted
     writer.writerow(header)
     for row in rows:
         writer.writerow([csv_cell(cell) for cell in row])
@@ -89,9 +88,12 @@ def csv_text(rows: Iterable[Sequence[Any]], header: Sequence[str] = ("section", 
 
 
 def md_cell(text: Any) -> str:
-    """One line; angle brackets escaped (no raw HTML), backslashes and pipes escaped for tables."""
+    """One line; angle brackets escaped (no raw HTML), brackets and backticks escaped (no link, image or
+    code: a category name like ``![x](http://...)`` stays text in any Markdown viewer), backslashes and
+    pipes escaped for tables."""
     flat = " ".join(str(text).split())
-    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    flat = flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return flat.replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:

@@ -18,7 +18,7 @@ MODES = {"threads": "one row per thread", "messages": "message log, one row per 
 def problems_csv(problems: Iterable) -> str:
     """row, field, reason; formulas neutralised."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")  # CRLF: a CR inside a cell is quoted (annotator.spreadsheet)
     writer.writerow(["row", "field", "reason"])
     for p in problems:
         writer.writerow([csv_cell(p.row), csv_cell(p.field or ""), csv_cell(p.reason)])

@@ -1,23 +1,47 @@
-"""Accounts, password sign-in with per-account rate limiting, and signed expiring session tokens."""
+"""Accounts, password sign-in with an atomic per-(name, address) throttle, and server-side sessions.
+
+Sign-in throttle. Every attempt first reserves a slot with one atomic UPDATE of the row for (the
+username as typed, the client address): the UPDATE succeeds only while fewer than ``max_failed``
+attempts are counted and no block is running, so N parallel wrong passwords check at most
+``max_failed`` of them, on SQLite and on PostgreSQL alike. The attempt that reaches the limit starts a
+block of ``lockout_minutes`` for that name from that address, doubling with each further block (at
+most a day); a right password clears the counter. Unknown usernames are counted exactly like real
+ones, and a blocked name gets the same message whether or not an account exists. A block never stops
+the account's owner signing in from another address, so nobody can lock an admin out at will; an
+admin can lift every block of an account (:func:`unlock_account`).
+
+Sessions. A sign-in creates a ``WebSession`` row; the browser holds a token signed with
+``ANNOTATOR_SECRET_KEY`` that carries 32 random bytes, and the database holds only their SHA-256.
+Signing out deletes the row; signing out everywhere, a password reset or a deactivation deletes all
+rows of the account, which every app process sees at its next interaction.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
+import unicodedata
 from datetime import datetime, timedelta, timezone
+from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import and_, case, delete, or_, update
 from sqlmodel import Session, select
 
-from annotator.data.models import Account, Role
+from annotator.data.models import Account, Role, SignInThrottle, WebSession
 from annotator.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from annotator.services import audit
+from annotator.services.password_policy import password_problem
 
 log = logging.getLogger(__name__)
 _hasher = PasswordHasher()
 ROLES = tuple(r.value for r in Role)
+WRONG = "wrong username or password"
+MAX_BLOCK_MINUTES = 24 * 60
+STALE_THROTTLE = timedelta(days=1)
 
 
 def hash_password(password: str) -> str:
@@ -28,8 +52,13 @@ def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt
 
 
+def normal_username(username: str | None) -> str:
+    """A username as stored and compared: Unicode NFC, surrounding whitespace removed (case kept)."""
+    return unicodedata.normalize("NFC", username or "").strip()
+
+
 def get_account(session: Session, username: str) -> Account | None:
-    return session.exec(select(Account).where(Account.username == username)).first()
+    return session.exec(select(Account).where(Account.username == normal_username(username))).first()
 
 
 def require_account(session: Session, username: str) -> Account:
@@ -47,22 +76,34 @@ def list_accounts(session: Session, role: str | None = None) -> list[Account]:
 
 
 def _check_username(username: str) -> str:
-    username = (username or "").strip()
-    if not username or len(username) > 100 or any(c.isspace() for c in username) or "," in username:
+    if "\x00" in (username or ""):
+        raise InvalidInput("a username cannot contain a NUL character")
+    username = normal_username(username)
+    if (not username or len(username) > 100 or any(c.isspace() or unicodedata.category(c) == "Cc" for c in username)
+            or "," in username):
         raise InvalidInput(f"username '{username}' is not valid: 1-100 characters, no spaces or commas")
     return username
 
 
+def _check_password(password: str | None, username: str) -> None:
+    problem = password_problem(password, username)
+    if problem:
+        raise InvalidInput(problem)
+
+
 def create_account(session: Session, *, username: str, role: str = "reviewer", password: str | None = None,
                    display_name: str = "", is_adjudicator: bool = False, actor: str = "cli") -> Account:
-    """Create an account (commits). A password-less account can be labeled for but cannot sign in."""
+    """Create an account (commits). With ``password=None`` it can be labeled for but cannot sign in;
+    an empty or weak password is refused (see :mod:`annotator.services.password_policy`)."""
     username = _check_username(username)
     if role not in ROLES:
         raise InvalidInput(f"role '{role}' is not one of {', '.join(ROLES)}")
+    if "\x00" in (display_name or ""):
+        raise InvalidInput("a display name cannot contain a NUL character")
     if get_account(session, username):
         raise Conflict(f"account '{username}' already exists")
-    if password is not None and len(password) < 8:
-        raise InvalidInput("password must have at least 8 characters")
+    if password is not None:
+        _check_password(password, username)
     acc = Account(username=username, role=role, display_name=display_name or username,
                   password_hash=hash_password(password) if password else None, is_adjudicator=is_adjudicator)
     session.add(acc)
@@ -86,14 +127,19 @@ def ensure_reviewers(session: Session, usernames: list[str], *, actor: str) -> d
     return found
 
 
+def _end_all_sessions(session: Session, account_id: int) -> None:
+    session.execute(delete(WebSession).where(WebSession.account_id == account_id))
+
+
 def set_password(session: Session, *, username: str, password: str, actor: str) -> None:
-    if len(password) < 8:
-        raise InvalidInput("password must have at least 8 characters")
+    """Set a new password (commits); it ends every session of the account and lifts its sign-in blocks."""
     acc = require_account(session, username)
+    _check_password(password, acc.username)
     acc.password_hash = hash_password(password)
-    acc.failed_logins, acc.locked_until = 0, None
-    acc.session_epoch += 1  # a reset signs the account out everywhere
+    acc.failed_logins = 0
     session.add(acc)
+    _end_all_sessions(session, acc.id)
+    session.execute(delete(SignInThrottle).where(SignInThrottle.username == acc.username))
     audit.record(session, actor=actor, action="reset_password", entity="account", entity_id=username)
     session.commit()
 
@@ -107,7 +153,7 @@ def update_account(session: Session, *, username: str, actor: str, role: str | N
         acc.role = role
     if active is not None:
         acc.active = active
-        acc.session_epoch += 1
+        _end_all_sessions(session, acc.id)
     if is_adjudicator is not None:
         acc.is_adjudicator = is_adjudicator
     session.add(acc)
@@ -117,65 +163,169 @@ def update_account(session: Session, *, username: str, actor: str, role: str | N
     return acc
 
 
-def authenticate(session: Session, *, username: str, password: str, max_failed: int = 5,
+# --- the sign-in throttle ---------------------------------------------------------------------------
+
+def _throttle_key(username: str, client: str | None) -> tuple[str, str]:
+    return normal_username(username)[:100], (client or "unknown")[:64]
+
+
+def _insert_throttle(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(SignInThrottle.__table__).on_conflict_do_nothing(index_elements=["username", "client"])
+
+
+def _reserve_attempt(session: Session, name: str, client: str, *, max_failed: int, lockout_minutes: float,
+                     now: datetime) -> bool:
+    """Count one attempt atomically (commits); False when (name, client) is blocked right now."""
+    t = SignInThrottle.__table__
+    session.execute(_insert_throttle(session.get_bind().dialect.name),
+                    {"username": name, "client": client, "failures": 0, "lockouts": 0, "updated_at": now})
+    expired = and_(t.c.blocked_until.is_not(None), t.c.blocked_until <= now)
+    row = session.execute(
+        update(t).where(t.c.username == name, t.c.client == client,
+                        or_(and_(t.c.blocked_until.is_(None), t.c.failures < max_failed), expired))
+        .values(failures=case((expired, 1), else_=t.c.failures + 1), blocked_until=None, updated_at=now)
+        .returning(t.c.failures, t.c.lockouts)).first()
+    if row is not None and row.failures >= max_failed:  # this attempt reaches the limit: block further ones now
+        minutes = min(MAX_BLOCK_MINUTES, lockout_minutes * 2 ** min(row.lockouts, 16))
+        session.execute(update(t).where(t.c.username == name, t.c.client == client)
+                        .values(blocked_until=now + timedelta(minutes=minutes), lockouts=t.c.lockouts + 1))
+    session.commit()
+    return row is not None
+
+
+def _blocked_message(session: Session, name: str, client: str, now: datetime) -> str:
+    until = _aware(session.execute(select(SignInThrottle.blocked_until).where(
+        SignInThrottle.username == name, SignInThrottle.client == client)).scalar())
+    minutes = max(1, int(((until or now) - now).total_seconds() // 60) + 1)
+    return (f"too many failed sign-ins for this username from this computer; try again in {minutes} minute(s), "
+            "or ask an admin to unlock the account")
+
+
+def authenticate(session: Session, *, username: str, password: str, client: str | None = None, max_failed: int = 5,
                  lockout_minutes: float = 15.0, now: datetime | None = None) -> Account:
-    """Check a password. After `max_failed` failures in a row the account is locked for a while."""
+    """Check a password (commits). Raises NotAllowed with one message for a wrong password and an
+    unknown, inactive or password-less account alike, and another for a blocked (name, address),
+    again the same whether the account exists or not."""
     now = now or datetime.now(timezone.utc)
-    acc = get_account(session, (username or "").strip())
-    generic = NotAllowed("wrong username or password")
+    if "\x00" in (username or "") or "\x00" in (password or ""):
+        raise InvalidInput("a username or password cannot contain a NUL character")
+    name, client = _throttle_key(username, client)
+    if not _reserve_attempt(session, name, client, max_failed=max_failed, lockout_minutes=lockout_minutes, now=now):
+        raise NotAllowed(_blocked_message(session, name, client, now))
+    acc = get_account(session, name)
     if acc is None or not acc.active or not acc.password_hash:
         _hasher.hash(password or "x")  # same cost either way: no timing hint that the account exists
-        raise generic
-    locked = _aware(acc.locked_until)
-    if locked and locked > now:
-        minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
-        raise NotAllowed(f"too many failed attempts; try again in {minutes} minute(s) or ask an admin to reset the password")
+        raise NotAllowed(WRONG)
     try:
         _hasher.verify(acc.password_hash, password or "")
     except (VerificationError, InvalidHashError):
-        acc.failed_logins += 1
-        if acc.failed_logins >= max_failed:
-            acc.locked_until = now + timedelta(minutes=lockout_minutes)
-            acc.failed_logins = 0
-        session.add(acc)
-        audit.record(session, actor=acc.username, action="sign_in_failed", entity="account", entity_id=acc.username)
+        session.execute(update(Account).where(Account.id == acc.id).values(failed_logins=Account.failed_logins + 1))
+        audit.record(session, actor=acc.username, action="sign_in_failed", entity="account", entity_id=acc.username,
+                     detail={"client": client})
         session.commit()
-        raise generic from None
-    acc.failed_logins, acc.locked_until = 0, None
+        raise NotAllowed(WRONG) from None
+    session.execute(update(SignInThrottle).where(SignInThrottle.username == name, SignInThrottle.client == client)
+                    .values(failures=0, lockouts=0, blocked_until=None, updated_at=now))
+    session.execute(delete(SignInThrottle).where(  # forget old, finished attempts of anyone
+        SignInThrottle.updated_at < now - STALE_THROTTLE,
+        or_(SignInThrottle.blocked_until.is_(None), SignInThrottle.blocked_until < now)))
+    acc.failed_logins = 0
     session.add(acc)
-    audit.record(session, actor=acc.username, action="sign_in", entity="account", entity_id=acc.username)
+    audit.record(session, actor=acc.username, action="sign_in", entity="account", entity_id=acc.username,
+                 detail={"client": client})
     session.commit()
     return acc
 
 
-def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt="annotator.session")
+def unlock_account(session: Session, *, username: str, actor: str) -> int:
+    """Lift every sign-in block of an account (commits); returns how many addresses were blocked."""
+    acc = require_account(session, username)
+    now = datetime.now(timezone.utc)
+    blocked = len(session.execute(select(SignInThrottle.client).where(
+        SignInThrottle.username == acc.username, SignInThrottle.blocked_until > now)).all())
+    session.execute(delete(SignInThrottle).where(SignInThrottle.username == acc.username))
+    acc.failed_logins = 0
+    session.add(acc)
+    audit.record(session, actor=actor, action="unlock_account", entity="account", entity_id=acc.username,
+                 detail={"blocked_addresses": blocked})
+    session.commit()
+    return blocked
 
 
-def issue_token(account: Account, *, secret: str) -> str:
-    """A signed token naming the account and its session epoch (sign-out everywhere bumps the epoch)."""
-    return _serializer(secret).dumps({"u": account.username, "e": account.session_epoch, "n": secrets.token_hex(4)})
+def blocked_counts(session: Session, now: datetime | None = None) -> dict[str, int]:
+    """Username -> number of client addresses blocked right now (for the admin's account table)."""
+    now = now or datetime.now(timezone.utc)
+    rows = session.execute(select(SignInThrottle.username).where(SignInThrottle.blocked_until > now)).scalars()
+    out: dict[str, int] = {}
+    for name in rows:
+        out[name] = out.get(name, 0) + 1
+    return out
 
 
-def account_for_token(session: Session, token: str | None, *, secret: str, max_age_hours: float) -> Account | None:
-    """The account a token names, if the token is genuine, not expired and not signed out."""
-    if not token:
+# --- sessions ---------------------------------------------------------------------------------------
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="annotator.session")
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("ascii")).hexdigest()
+
+
+def start_session(session: Session, account: Account, *, secret: str, hours: float, client: str | None = None,
+                  now: datetime | None = None) -> str:
+    """A new signed-in browser for `account` (commits); returns the signed token for its cookie."""
+    now = now or datetime.now(timezone.utc)
+    raw = secrets.token_urlsafe(32)
+    token = _serializer(secret).dumps(raw)
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))  # expired sessions of anyone
+    session.add(WebSession(token_hash=_digest(raw), account_id=account.id, client=(client or "")[:64], created_at=now,
+                           expires_at=now + timedelta(hours=hours)))
+    session.commit()
+    return token
+
+
+def _token_hash(token: str | None, secret: str) -> str | None:
+    if not isinstance(token, str) or not token or len(token) > 200:
         return None
     try:
-        data = _serializer(secret).loads(token, max_age=int(max_age_hours * 3600))
-    except (BadSignature, SignatureExpired):
+        raw = _serializer(secret).loads(token)
+    except BadSignature:
         return None
-    acc = get_account(session, data.get("u", ""))
-    if acc is None or not acc.active or acc.session_epoch != data.get("e"):
+    return _digest(raw) if isinstance(raw, str) and raw.isascii() else None
+
+
+def account_for_token(session: Session, token: str | None, *, secret: str, now: datetime | None = None) -> Account | None:
+    """The active account a token's session belongs to, if the token is genuine and the session open."""
+    digest = _token_hash(token, secret)
+    if digest is None:
         return None
-    return acc
+    now = now or datetime.now(timezone.utc)
+    return session.execute(
+        select(Account).join(WebSession, WebSession.account_id == Account.id)
+        .where(WebSession.token_hash == digest, WebSession.expires_at > now, Account.active == True)  # noqa: E712
+    ).scalars().first()
+
+
+def end_session(session: Session, *, tokens: Iterable[str | None], secret: str, actor: str) -> None:
+    """Sign out this browser only: end the sessions these tokens name (a tab's and its cookie's; commits)."""
+    digests = [d for d in (_token_hash(t, secret) for t in tokens) if d is not None]
+    if digests:
+        session.execute(delete(WebSession).where(WebSession.token_hash.in_(digests)))
+    audit.record(session, actor=actor, action="sign_out", entity="account", entity_id=actor, detail={"scope": "browser"})
+    session.commit()
 
 
 def sign_out_everywhere(session: Session, *, username: str) -> None:
+    """End every session of the account, in every browser and app process (commits)."""
     acc = require_account(session, username)
-    acc.session_epoch += 1
-    session.add(acc)
-    audit.record(session, actor=username, action="sign_out", entity="account", entity_id=username)
+    _end_all_sessions(session, acc.id)
+    audit.record(session, actor=acc.username, action="sign_out", entity="account", entity_id=acc.username,
+                 detail={"scope": "everywhere"})
     session.commit()
 
 

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from annotator.data.models import Account, CodebookVersion
 from annotator.errors import InvalidInput, NotAllowed
 from annotator.services import audit
-from annotator.services.accounts import issue_token, list_accounts, require_account, update_account
+from annotator.services.accounts import (blocked_counts, list_accounts, normal_username, require_account, start_session,
+                                         update_account)
 from annotator.services.codebook import parse_codebook, save_version
 from annotator.services.rounds import ReviewerProgress, labels_frame, list_rounds, round_progress
 from annotator.services.tables import frame_bytes
@@ -32,6 +33,7 @@ from annotator.services.threads import ImportReport, import_threads
 log = logging.getLogger(__name__)
 
 ACCOUNT_COLUMNS = ("username", "display_name", "role", "active", "is_adjudicator", "created_at")
+SIGN_IN_COLUMNS = ("failed_sign_ins", "blocked_addresses")
 PROBLEM_COLUMNS = ("row", "field", "reason")
 UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".tsv", ".tsv.gz", ".jsonl", ".jsonl.gz", ".jsonl.bz2",
                    ".jsonl.xz", ".ndjson", ".xlsx", ".parquet", ".yaml", ".yml", ".json", ".json.gz")
@@ -174,7 +176,7 @@ def role_mapping_csv(session: Session) -> bytes:
 
     frame = mapping_frame(session)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")  # CRLF: a CR inside a cell is quoted (annotator.spreadsheet)
     writer.writerow(list(frame.columns))
     for rec in frame.itertuples(index=False, name=None):
         writer.writerow([csv_cell(v) for v in rec])
@@ -205,9 +207,12 @@ def load_codebook_upload(session: Session, filename: str, data: bytes, *, actor:
 # --- accounts -----------------------------------------------------------------------------------
 
 def accounts_frame(session: Session) -> pd.DataFrame:
-    """All accounts for the admin table: never the password hash, lockout state or session epoch."""
-    rows = [{c: getattr(a, c) for c in ACCOUNT_COLUMNS} for a in list_accounts(session)]
-    return pd.DataFrame(rows, columns=list(ACCOUNT_COLUMNS))
+    """All accounts for the admin table, never the password hash: with the wrong passwords since the
+    last sign-in and the number of client addresses whose sign-ins to the account are paused now."""
+    blocked = blocked_counts(session)
+    rows = [{**{c: getattr(a, c) for c in ACCOUNT_COLUMNS}, "failed_sign_ins": a.failed_logins,
+             "blocked_addresses": blocked.get(a.username, 0)} for a in list_accounts(session)]
+    return pd.DataFrame(rows, columns=[*ACCOUNT_COLUMNS, *SIGN_IN_COLUMNS])
 
 
 def update_account_as(session: Session, *, actor: str, username: str, role: str, active: bool,
@@ -227,27 +232,30 @@ def update_account_as(session: Session, *, actor: str, username: str, role: str,
 # --- single sign-on -----------------------------------------------------------------------------
 
 def sso_identities(user_info: Mapping[str, Any]) -> list[str]:
-    """The identity provider's names for a user that may match an account: email, then preferred_username."""
+    """The identity provider's names for a user that may match an account: email, then preferred_username
+    (Unicode-normalised, whitespace trimmed, case kept; duplicates dropped)."""
     names: list[str] = []
     for key in ("email", "preferred_username"):
-        value = str(user_info.get(key) or "").strip()
-        if value and value.casefold() not in {n.casefold() for n in names}:
+        value = normal_username(str(user_info.get(key) or ""))
+        if value and "\x00" not in value and value not in names:
             names.append(value)
     return names
 
 
-def token_for_sso(session: Session, *, username: str, secret: str) -> str:
-    """A session token for the active account whose username equals (ignoring case) an SSO identity.
+def token_for_sso(session: Session, *, username: str, secret: str, hours: float = 12.0, client: str | None = None) -> str:
+    """A session token for the active account whose username is exactly an SSO identity.
 
-    Accounts are never created here: an admin creates them with the identity's email or username.
-    The sign-in is audited; the identity itself is only logged as the matched account name.
+    The match is exact after Unicode NFC normalisation and trimming: case matters ("Ada@x.org" is not
+    "ada@x.org"), so an identity provider that lets users choose the case of a name cannot reach
+    another account. Accounts are never created here: an admin creates them with the identity's email
+    or username. The sign-in is audited; the identity itself is only logged as the matched account name.
     """
-    name = (username or "").strip()
-    acc = session.execute(select(Account).where(func.lower(Account.username) == name.lower())).scalars().first() \
-        if name else None
+    name = normal_username(username)
+    acc = session.execute(select(Account).where(Account.username == name)).scalars().first() \
+        if name and "\x00" not in name else None
     if acc is None or not acc.active:
-        raise NotAllowed(f"no active account for '{name}': ask an admin to create one with this username")
+        raise NotAllowed(f"no active account for '{name}': ask an admin to create one with exactly this username")
     audit.record(session, actor=acc.username, action="sign_in_sso", entity="account", entity_id=acc.username)
     session.commit()
     log.info("single sign-on for account %s", acc.username)
-    return issue_token(acc, secret=secret)
+    return start_session(session, acc, secret=secret, hours=hours, client=client)

@@ -19,7 +19,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from annotator.config import Settings
+from annotator.config import Settings, base_url_problem, redact_url
+from annotator.data.locks import advisory_lock
 from annotator.data.models import Assignment, Category, CodebookVersion, ModelRun, Prediction, Thread, utcnow
 from annotator.errors import EndpointError, InvalidInput, NotFound
 from annotator.llm.client import LLMConfig, Outcome, run_classification
@@ -45,6 +46,10 @@ def llm_config(settings: Settings, *, model: str | None = None, base_url: str | 
     provider = provider or settings.llm_provider
     key = settings.azure_api_key if provider == "azure" else settings.openai_api_key
     base = base_url or settings.llm_base_url
+    problem = base_url_problem(base)
+    if problem:
+        raise InvalidInput(f"{problem}: give the server's address only (--base-url or ANNOTATOR_LLM_BASE_URL) and put "
+                           "the key in OPENAI_API_KEY (or AZURE_OPENAI_API_KEY); nothing was sent or stored")
     if not key and base:
         key = "not-needed"  # local OpenAI-compatible servers (vLLM, Ollama, LM Studio) ignore the key
     if not key:
@@ -100,7 +105,7 @@ def _find_or_create_run(session: Session, *, backend: str, cfg_model: str, base_
         ModelRun.status.in_(["running", "batch_pending"])).order_by(ModelRun.id.desc())).scalars().first()
     if existing or not create:
         return existing
-    run = ModelRun(backend=backend, model=cfg_model, base_url=base_url, codebook_version_id=version.id,
+    run = ModelRun(backend=backend, model=cfg_model, base_url=redact_url(base_url), codebook_version_id=version.id,
                    prompt_template_version=PROMPT_TEMPLATE_VERSION, codebook_hash=cb_hash, scope=scope, params=params)
     session.add(run)
     session.flush()
@@ -246,6 +251,22 @@ def _messages_stream(engine: Engine, ids: list[int], specs: list[CategorySpec], 
             yield str(tid), build_messages(specs, texts[tid])
 
 
+def one_run_per_scope(classify: Callable[..., RunSummary]) -> Callable[..., RunSummary]:
+    """Classifications of the same scope with the same model take turns across processes (an advisory
+    lock on SQLite and PostgreSQL): a second `classify` waits for the first, then finds its answers in
+    the cache and asks nothing, so the same request is never paid for twice."""
+
+    @functools.wraps(classify)
+    def run(engine: Engine, cfg: LLMConfig, *, round_name: str | None = None, **kwargs) -> RunSummary:
+        with advisory_lock(engine, f"classify|{cfg.provider}|{cfg.model}|{round_name or '*'}",
+                           waiting="another classification of the same threads with the same model is running; "
+                                   "waiting for it to finish (its answers are reused, not paid for again)"):
+            return classify(engine, cfg, round_name=round_name, **kwargs)
+
+    return run
+
+
+@one_run_per_scope
 def classify_llm(engine: Engine, cfg: LLMConfig, *, round_name: str | None = None, version: int | None = None,
                  limit: int | None = None, concurrency: int = 8, retry_failed: bool = False,
                  price_table: str | None = None, actor: str = "cli",
@@ -289,6 +310,7 @@ def classify_llm(engine: Engine, cfg: LLMConfig, *, round_name: str | None = Non
                       done.completion_tokens, done.cost_usd, time.perf_counter() - started, done.status)
 
 
+@one_run_per_scope
 def classify_batch(engine: Engine, cfg: LLMConfig, *, round_name: str | None = None, version: int | None = None,
                    limit: int | None = None, retry_failed: bool = False, price_table: str | None = None,
                    actor: str = "cli", wait: bool = True, poll_seconds: float = 30.0, client_sync=None,

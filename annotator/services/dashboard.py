@@ -253,6 +253,7 @@ def stored_cube(session: Session, run_id: int | None) -> pd.DataFrame:
     finish, so the dashboard's first view after a run does not pay for the pass."""
     import io
 
+    from annotator.data.locks import advisory_lock
     from annotator.data.models import AggregateCache
 
     key = f"dashboard_cube:{run_id}"
@@ -260,6 +261,20 @@ def stored_cube(session: Session, run_id: int | None) -> pd.DataFrame:
     row = session.get(AggregateCache, key)
     if row is not None and row.version == version:
         return pd.read_parquet(io.BytesIO(row.payload))
+    with advisory_lock(session.get_bind(), f"aggregate|{key}"):  # several app processes: one rebuilds, the rest wait
+        version = repr(data_version(session, run_id))
+        row = session.get(AggregateCache, key, populate_existing=True)
+        if row is not None and row.version == version:  # another process rebuilt it while this one waited
+            return pd.read_parquet(io.BytesIO(row.payload))
+        return _rebuild_cube(session, run_id, key, version, row)
+
+
+def _rebuild_cube(session: Session, run_id: int | None, key: str, version: str, row) -> pd.DataFrame:
+    import io
+
+    from annotator.data.models import AggregateCache
+
+    log.info("rebuilding the stored aggregate %s", key)
     cube = model_cube(session, run_id)
     buf = io.BytesIO()
     cube.to_parquet(buf, index=False)
@@ -626,7 +641,9 @@ def export_csv(dash: Dashboard) -> bytes:
     frames.append(fv.assign(table="frequent_users", group="frequent")
                   .rename(columns={"n_frequent": "n", "share_frequent": "share"})[["table", "group", "category", "n", "share"]])
     out = pd.concat(frames, ignore_index=True)
-    return out.to_csv(index=False).encode("utf-8")
+    from annotator.spreadsheet import csv_bytes  # spreadsheet-safe cells: a department named "=..." is no formula
+
+    return csv_bytes(out)
 
 
 def _pct(value: float | None) -> str:

@@ -1,4 +1,7 @@
-"""Writing tables to files (CSV, JSON Lines, Parquet) and reading small CSV inputs."""
+"""Writing tables to files (CSV, JSON Lines, Parquet) and reading small CSV inputs.
+
+CSV output goes through :mod:`annotator.spreadsheet`: a text cell that a spreadsheet would run as a
+formula gets a leading apostrophe. JSON Lines and Parquet keep the values exactly as stored."""
 
 from __future__ import annotations
 
@@ -8,14 +11,15 @@ from pathlib import Path
 import pandas as pd
 
 from annotator.errors import InvalidInput
+from annotator.spreadsheet import csv_bytes
 
 TABLE_FORMATS = ("csv", "jsonl", "parquet")
 
 
 def frame_bytes(df: pd.DataFrame, fmt: str) -> bytes:
-    """Serialise a frame as CSV, JSON Lines or Parquet bytes."""
+    """Serialise a frame as CSV (spreadsheet-safe cells), JSON Lines or Parquet bytes."""
     if fmt == "csv":
-        return df.to_csv(index=False).encode("utf-8")
+        return csv_bytes(df)
     if fmt == "jsonl":
         return df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").encode("utf-8")
     if fmt == "parquet":
@@ -97,7 +101,7 @@ def write_frames(frames, fmt: str, out: Path | str) -> int:
         header_done = False
         for df in frames:
             if fmt == "csv":
-                writer = csv.writer(fh, lineterminator="\n")
+                writer = csv.writer(fh, lineterminator="\r\n")  # CRLF: a CR inside a cell is quoted (annotator.spreadsheet)
                 if not header_done:
                     writer.writerow(list(df.columns))
                     header_done = True

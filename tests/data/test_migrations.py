@@ -75,7 +75,7 @@ def test_a_reused_postgres_test_database_comes_back_empty(_postgres_pool):
     """The conftest pool hands a database to the next test only after deleting every row and restarting sequences."""
     name = _postgres_pool.take()
     url = _sqlalchemy_url(name)
-    assert run_cli(["create-account", "someone", "--password", "password-1"], url).exit_code == 0
+    assert run_cli(["create-account", "someone", "--password", "violet-harbour-7"], url).exit_code == 0
     _postgres_pool.give_back(name)  # also ends the connections the CLI left open
     again = _postgres_pool.take()
     try:
@@ -83,7 +83,7 @@ def test_a_reused_postgres_test_database_comes_back_empty(_postgres_pool):
         engine = make_engine(url)
         try:
             assert all(rows == [] for rows in dump_tables(engine).values())
-            assert run_cli(["create-account", "other", "--password", "password-1"], url).exit_code == 0
+            assert run_cli(["create-account", "other", "--password", "violet-harbour-7"], url).exit_code == 0
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT id FROM account")).scalar_one() == 1
         finally:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -60,23 +61,19 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def server(tmp_path) -> Iterator[Server]:
-    """`python -m annotator.cli --db sqlite:///<tmp> serve --demo --port <free>` in its own process group."""
-    data = ROOT / "sample_data"
-    if not (data / "codebook.yaml").exists() or not any((data / n).exists() for n in ("threads.csv", "threads.csv.gz")):
-        pytest.fail("sample_data/codebook.yaml and sample_data/threads.csv(.gz) are needed by the demo")
-    db_url = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
-    port = _free_port()
+@contextmanager
+def run_server(db_url: str, log: Path, *, demo: bool = False, env: dict | None = None, port: int | None = None,
+               extra: tuple[str, ...] = ()) -> Iterator[Server]:
+    """`python -m annotator.cli --db URL serve [--demo] --port P` in its own process group, until healthy;
+    stopped (the group this started, nothing else) when the block ends."""
+    port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANNOTATOR_")}
-    env.update(ANNOTATOR_DEMO_PASSWORD=DEMO_PASSWORD, PYTHONUNBUFFERED="1")
-    log = tmp_path / "server.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ANNOTATOR_")}
+    environ.update(PYTHONUNBUFFERED="1", **(env or {}))
+    args = [sys.executable, "-m", "annotator.cli", "--db", db_url, "serve", *(["--demo"] if demo else []),
+            "--host", "127.0.0.1", "--port", str(port), *extra]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "annotator.cli", "--db", db_url, "serve", "--demo", "--host", "127.0.0.1",
-             "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(args, cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while not _healthy(url):
@@ -85,10 +82,10 @@ def server(tmp_path) -> Iterator[Server]:
             if time.monotonic() > deadline:
                 pytest.fail(f"no healthy server after {START_TIMEOUT:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.25)
-        yield Server(url=url, db_url=db_url, password=DEMO_PASSWORD, log=log)
+        yield Server(url=url, db_url=db_url, password=(env or {}).get("ANNOTATOR_DEMO_PASSWORD", ""), log=log)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the process group this fixture created, nothing else
+            os.killpg(proc.pid, signal.SIGTERM)  # the process group this function created, nothing else
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -97,8 +94,20 @@ def server(tmp_path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def browser_page() -> Iterator:
-    """A Playwright page in Debian's Chromium (headless)."""
+def server(tmp_path) -> Iterator[Server]:
+    """`python -m annotator.cli --db sqlite:///<tmp> serve --demo --port <free>` in its own process group."""
+    data = ROOT / "sample_data"
+    if not (data / "codebook.yaml").exists() or not any((data / n).exists() for n in ("threads.csv", "threads.csv.gz")):
+        pytest.fail("sample_data/codebook.yaml and sample_data/threads.csv(.gz) are needed by the demo")
+    db_url = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
+    with run_server(db_url, tmp_path / "server.log", demo=True,
+                    env={"ANNOTATOR_DEMO_PASSWORD": DEMO_PASSWORD}) as srv:
+        yield srv
+
+
+@pytest.fixture
+def chromium() -> Iterator:
+    """Debian's Chromium (headless) through Playwright; tests open their own contexts (cookie jars)."""
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
     try:
@@ -108,9 +117,15 @@ def browser_page() -> Iterator:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium) -> Iterator:
+    """A Playwright page in Debian's Chromium (headless)."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page

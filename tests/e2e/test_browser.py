@@ -71,7 +71,7 @@ def test_reviewer_journey_keyboard_only_and_blind(server, browser_page, tmp_path
     assert page.get_by_test_id("stSidebar").get_by_text("Dr. Ada Reviewer").is_visible()
 
     _open(page, "My account")
-    page.get_by_role("button", name="Sign out everywhere").click()
+    page.get_by_test_id("stMain").get_by_role("button", name="Sign out everywhere").click()
     page.get_by_role("textbox", name="Password", exact=True).wait_for()
     _idle(page)
 

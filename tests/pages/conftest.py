@@ -1,15 +1,17 @@
 """Fixtures for page tests: the real app (annotator/app.py) driven by Streamlit's AppTest on a fresh
 SQLite database per test, and helpers to act as a signed-in user and to read everything a page shows.
 
-How a test signs in: it seeds ``at.session_state["auth.token"]`` with a token from
-``accounts.issue_token`` before the first run, exactly as a browser tab that signed in holds it.
-The environment (``ANNOTATOR_DATABASE_URL``, ``ANNOTATOR_DEMO=1`` so the demo signing secret is
-used) is set before the first run, and Streamlit's resource and data caches are cleared before and
-after each test, because ``ui.settings()`` and ``ui.engine()`` are cached per process.
+How a test signs in: it seeds ``at.session_state["auth.token"]`` with the token of a server-side
+session opened by ``accounts.start_session`` before the first run, exactly as a browser tab that signed
+in holds it. The environment (``ANNOTATOR_DATABASE_URL`` and ``ANNOTATOR_SECRET_KEY``, a random key
+made once per test session) is set before the first run, and Streamlit's resource and data caches are
+cleared before and after each test, because ``ui.settings()`` and ``ui.engine()`` are cached per process.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from annotator.config import DEMO_SECRET
 from annotator.data.engine import ensure_schema, make_engine
 from annotator.data.models import Account
 from annotator.services import accounts
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "annotator" / "app.py"
 PAGES_DIR = ROOT / "pages"
 PASSWORD = "correct-horse-battery"
+SECRET = secrets.token_urlsafe(48)  # the app's ANNOTATOR_SECRET_KEY in page tests
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +53,9 @@ def app_db(tmp_path, monkeypatch, migrated_template) -> Iterator[Engine]:
     shutil.copyfile(migrated_template, db_file)
     url = f"sqlite:///{db_file}"
     monkeypatch.setenv("ANNOTATOR_DATABASE_URL", url)
-    monkeypatch.setenv("ANNOTATOR_DEMO", "1")
-    monkeypatch.delenv("ANNOTATOR_SECRET_KEY", raising=False)
+    monkeypatch.setenv("ANNOTATOR_SECRET_KEY", SECRET)
+    for name in ("ANNOTATOR_CLIENT_IP_HEADER", "ANNOTATOR_COOKIE_SECURE", "ANNOTATOR_DEMO"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env file is read
     st.cache_resource.clear()
     st.cache_data.clear()
@@ -73,7 +76,13 @@ def db(app_db) -> Iterator[Session]:
 
 
 def token_for(account: Account) -> str:
-    return accounts.issue_token(account, secret=DEMO_SECRET)
+    """A signed-in browser's token: a new server-side session of `account` in the app's database."""
+    engine = make_engine(os.environ["ANNOTATOR_DATABASE_URL"])
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            return accounts.start_session(s, account, secret=SECRET, hours=1)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

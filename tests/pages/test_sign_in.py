@@ -29,17 +29,37 @@ def test_unknown_user_gets_the_same_message(app, db):
     assert [e.value for e in at.error] == ["wrong username or password"]
 
 
-def test_rate_limit_locks_after_five_failures(app, db):
+BLOCKED = "too many failed sign-ins for this username from this computer"
+
+
+def test_rate_limit_pauses_this_name_from_this_computer_after_five_failures(app, db):
     make_user(db, "rev1", password=PASSWORD)
     at = app()
     for _ in range(5):
         at = _sign_in(at, "rev1", "wrong-password")
         assert [e.value for e in at.error] == ["wrong username or password"]
-    at = _sign_in(at, "rev1", PASSWORD)  # the right password no longer helps
-    assert len(at.error) == 1 and at.error[0].value.startswith("too many failed attempts")
+    at = _sign_in(at, "rev1", PASSWORD)  # the right password no longer helps from here
+    assert len(at.error) == 1 and at.error[0].value.startswith(BLOCKED)
+    assert "ask an admin to unlock the account" in at.error[0].value
     assert not signed_in(at)
     failed = db.execute(select(AuditEvent).where(AuditEvent.action == "sign_in_failed")).scalars().all()
     assert len(failed) == 5
+
+
+def test_an_unknown_username_is_paused_with_the_same_message(app, db):
+    make_user(db, "rev1", password=PASSWORD)
+    at = app()
+    for _ in range(5):
+        at = _sign_in(at, "nobody", "wrong-password")
+        assert [e.value for e in at.error] == ["wrong username or password"]
+    at = _sign_in(at, "nobody", PASSWORD)
+    assert len(at.error) == 1 and at.error[0].value.startswith(BLOCKED)  # nothing tells it from a real account
+
+
+def test_a_nul_byte_in_the_username_is_one_clear_line(app, db):
+    at = _sign_in(app(), "rev\x001", "whatever-password")
+    assert [e.value for e in at.error] == ["a username or password cannot contain a NUL character"]
+    assert not at.exception
 
 
 def test_right_password_lands_on_home(app, db):
@@ -102,13 +122,25 @@ def test_sso_identity_maps_to_an_existing_account(app, db):
     make_user(db, "ada@hospital.example")
     at = app(run=False)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": "Ada@Hospital.example", "preferred_username": "ada"}
+    at.user = {"is_logged_in": True, "email": "ada@hospital.example", "preferred_username": "ada"}
     at.run()
     assert not signed_in(at)  # an identity alone does not sign in: the user continues explicitly
     at = click(at, "signin.sso_continue")
     assert signed_in(at)
     assert at.title[0].value == "Welcome, Display ada@hospital.example"
     assert db.execute(select(AuditEvent).where(AuditEvent.action == "sign_in_sso")).scalars().first() is not None
+
+
+def test_sso_matching_is_exact_case_included(app, db):
+    make_user(db, "ada@hospital.example")
+    at = app(run=False)
+    at.secrets = AUTH
+    at.user = {"is_logged_in": True, "email": "Ada@Hospital.example"}
+    at.run()
+    at = click(at, "signin.sso_continue")
+    assert not signed_in(at)
+    assert [e.value for e in at.error] == [
+        "no active account for 'Ada@Hospital.example': ask an admin to create one with exactly this username"]
 
 
 def test_sso_identity_without_an_account_is_refused(app, db):
@@ -120,27 +152,36 @@ def test_sso_identity_without_an_account_is_refused(app, db):
     at = click(at, "signin.sso_continue")
     assert not signed_in(at)
     assert [e.value for e in at.error] == [
-        "no active account for 'stranger@hospital.example': ask an admin to create one with this username"]
+        "no active account for 'stranger@hospital.example': ask an admin to create one with exactly this username"]
 
 
-def test_sso_service_refuses_inactive_accounts_and_never_creates_one(db):
+def test_sso_service_matches_exactly_refuses_inactive_accounts_and_never_creates_one(db):
+    import unicodedata
+
     import pytest
 
     from annotator.data.models import Account
     from annotator.errors import NotAllowed
     from annotator.services.accounts import account_for_token, update_account
     from annotator.services.admin import sso_identities, token_for_sso
-    from tests.pages.conftest import DEMO_SECRET
+    from tests.pages.conftest import SECRET
 
     make_user(db, "Bo@Hospital.example")
-    token = token_for_sso(db, username="bo@hospital.example", secret=DEMO_SECRET)
-    assert account_for_token(db, token, secret=DEMO_SECRET, max_age_hours=1).username == "Bo@Hospital.example"
-    update_account(db, username="Bo@Hospital.example", active=False, actor="test")
     with pytest.raises(NotAllowed, match="no active account for 'bo@hospital.example'"):
-        token_for_sso(db, username="bo@hospital.example", secret=DEMO_SECRET)
+        token_for_sso(db, username="bo@hospital.example", secret=SECRET)  # another case is another name
+    token = token_for_sso(db, username=" Bo@Hospital.example ", secret=SECRET)
+    assert account_for_token(db, token, secret=SECRET).username == "Bo@Hospital.example"
+    make_user(db, unicodedata.normalize("NFC", "José@hospital.example"))
+    decomposed = unicodedata.normalize("NFD", "José@hospital.example")  # the same name, Unicode-decomposed
+    assert account_for_token(db, token_for_sso(db, username=decomposed, secret=SECRET), secret=SECRET).username \
+        == unicodedata.normalize("NFC", "José@hospital.example")
+    update_account(db, username="Bo@Hospital.example", active=False, actor="test")
+    assert account_for_token(db, token, secret=SECRET) is None  # deactivation ends the session
+    with pytest.raises(NotAllowed, match="no active account for 'Bo@Hospital.example'"):
+        token_for_sso(db, username="Bo@Hospital.example", secret=SECRET)
     with pytest.raises(NotAllowed):
-        token_for_sso(db, username="new@hospital.example", secret=DEMO_SECRET)
-    assert len(db.execute(select(Account)).all()) == 1
-    assert sso_identities({"email": "A@x.org", "preferred_username": "a@X.org", "name": "A"}) == ["A@x.org"]
+        token_for_sso(db, username="new@hospital.example", secret=SECRET)
+    assert len(db.execute(select(Account)).all()) == 2
+    assert sso_identities({"email": "A@x.org", "preferred_username": "a@X.org", "name": "A"}) == ["A@x.org", "a@X.org"]
     assert sso_identities({"email": "", "preferred_username": "ada"}) == ["ada"]
     assert sso_identities({}) == []

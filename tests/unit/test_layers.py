@@ -1,5 +1,6 @@
-"""Imports flow one way (STYLE.md): only annotator/llm imports openai; only ui.py and app.py import
-streamlit; stats/ and sampling.py depend on no other part of the package."""
+"""Imports flow one way (STYLE.md): only annotator/llm imports openai; only ui.py, app.py and asgi.py (the
+server `annotator serve` starts: st.App with the session-cookie route) import streamlit; stats/ and
+sampling.py depend on no other part of the package."""
 
 from __future__ import annotations
 
@@ -29,10 +30,10 @@ def test_only_the_llm_package_imports_openai():
     assert not offenders
 
 
-def test_only_ui_and_app_import_streamlit():
+def test_only_ui_app_and_asgi_import_streamlit():
     offenders = [str(p.relative_to(PACKAGE)) for p, names in _modules()
                  if any(n == "streamlit" or n.startswith("streamlit.") for n in names)
-                 and p.name not in ("ui.py", "app.py")]
+                 and p.name not in ("ui.py", "app.py", "asgi.py")]
     assert not offenders
 
 
