@@ -61,7 +61,7 @@ if pair != "(all)":
 with st.expander("Consensus meeting: download the pending threads, import the decisions"):
     with ui.session() as s:
         cons = read_consensus(s, [name])
-    st.caption(f"Round '{name}': {cons.completeness()[0].sentence()} The CSV lists every sampled thread; fill in "
+    st.caption(f"Round '{ui.esc(name)}': {ui.esc(cons.completeness()[0].sentence())} The CSV lists every sampled thread; fill in "
                "the category (and rationale, decided_by) of pending ones and import it back. Rows left empty stay "
                "pending; nothing is written if any row is wrong.")
     st.download_button("Download consensus CSV", frame_bytes(cons.frame(), "csv"), f"consensus-{rnd.id}.csv",

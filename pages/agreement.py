@@ -64,7 +64,7 @@ cols[4].metric("Agreement", pct(rep["percent_agreement"]), help=ci_help("percent
 ci = rep["krippendorff_alpha_ci95"]
 st.caption(f"{rep['n_items']} threads · {rep['n_reviewers']} reviewers · {rep['n_ratings']} ratings · "
            f"α 95% CI {fmt(ci[0])} to {fmt(ci[1])}")
-(st.warning if rep["consensus_pending"] else st.info)(rep["resolution"])
+(st.warning if rep["consensus_pending"] else st.info)(ui.esc(rep["resolution"]))
 title = f"Inter-rater agreement: {', '.join(rep['rounds'])}"
 components.html(render_agreement(rep, "html", title=title, resolution=rep["resolution"]), height=900, scrolling=True)
 dl = st.columns(4)

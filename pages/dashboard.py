@@ -183,7 +183,7 @@ else:
     try:
         result = _prevalence(run_id, version, tuple(prev_rounds), method, allow_pending)
     except PendingThreads as exc:
-        rounds_text = "; ".join(f"round '{name}': {pending} of {sampled} sampled threads pending"
+        rounds_text = "; ".join(f"round '{ui.esc(name)}': {pending} of {sampled} sampled threads pending"
                                 for name, pending, sampled in exc.rounds)
         st.warning(f"No corrected share yet: {rounds_text}. The decided threads alone are not a random sample. "
                    "Finish them on the Adjudicate page, or tick the box above to use the decided threads only.")
@@ -194,8 +194,8 @@ else:
             st.warning(ui.esc(result["notes"][0]))
         st.dataframe(prevalence_table(result), hide_index=True,
                      column_config={c: PCT for c in ("model_share", "corrected_share", "ci_low", "ci_high", "upper_bound")})
-        st.caption(f"N = {result['N']:,} threads, n = {result['n']} human-labelled ({result['design']}). "
-                   f"{result['method_description']}")
+        st.caption(ui.esc(f"N = {result['N']:,} threads, n = {result['n']} human-labelled ({result['design']}). "
+                          f"{result['method_description']}"))
         st.caption(f"Gold standard: {ui.esc(result['completeness_text'])}")
         for note in result["notes"][1 if result.get("pending") else 0:]:
             st.caption(f"Note: {ui.esc(note)}")

@@ -33,7 +33,7 @@ except AnnotatorError as exc:
     st.error(str(exc))
     st.stop()
 st.caption(f"{len(df)} disagreements · {int(df['tag'].notna().sum())} tagged")
-st.caption(f"Decided threads only: {completeness.sentence()}")
+st.caption(f"Decided threads only: {ui.esc(completeness.sentence())}")
 view = df[df["tag"].isna()] if only_untagged else df
 if view.empty:
     st.success("No disagreements to tag.")

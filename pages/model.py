@@ -98,7 +98,7 @@ with tab_compare:
                                                                    n_boot=int(n_boot), allow_pending=allow_pending,
                                                                    exclude_reviewers=excluded)
             except PendingThreads as exc:
-                rounds_text = "; ".join(f"round '{name}': {pending} of {sampled} sampled threads are still pending"
+                rounds_text = "; ".join(f"round '{ui.esc(name)}': {pending} of {sampled} sampled threads are still pending"
                                         for name, pending, sampled in exc.rounds)
                 st.warning(f"Not scored yet: {rounds_text}. The decided threads alone are not a random sample of the "
                            "round. Finish them on the Adjudicate page (where decisions can also be imported from a "
@@ -116,11 +116,11 @@ with tab_compare:
             m[3].metric("Cohen's κ", fmt(rep["cohen_kappa"]))
             m[4].metric("Compared / failed", f"{rep['n']} / {rep['n_failed']}")
             for caution in caution_sentences(rep):
-                st.warning(caution)
-            st.caption(f"Gold standard: {rep.get('completeness_text', '')}")
+                st.warning(ui.esc(caution))
+            st.caption(f"Gold standard: {ui.esc(rep.get('completeness_text', ''))}")
             claim = claim_sentence(rep)
             if claim:
-                st.info(claim)
+                st.info(ui.esc(claim))
             title = f"Model run {rep['run_id']} ({rep['model']}) against the final labels of {rep['round']}"
             components.html(render_model_report(rep, "html", title=title), height=900, scrolling=True)
             dl = st.columns(4)
