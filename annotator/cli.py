@@ -48,7 +48,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except AnnotatorError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {exc.cli_message()}", err=True)
             if isinstance(exc, RowErrors) and len(exc.problems) > 1:
                 for row, field, reason in exc.problems[1:20]:
                     click.echo(f"  row {row}{f', field {field!r}' if field else ''}: {reason}", err=True)

@@ -36,12 +36,12 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
         if not part.strip():
             continue
         if "=" not in part:
-            raise InvalidInput(f"--map: '{part.strip()}' is not FIELD=COLUMN (e.g. --map text=prompt,thread_id=id)")
+            raise InvalidInput(f"'{part.strip()}' is not FIELD=COLUMN (e.g. text=prompt,thread_id=id)", option="map")
         key, _, col = (s.strip() for s in part.partition("="))
         if key not in FIELDS:
-            raise InvalidInput(f"--map: unknown field '{key}'; fields are {', '.join(FIELDS)}")
+            raise InvalidInput(f"unknown field '{key}'; fields are {', '.join(FIELDS)}", option="map")
         if not col:
-            raise InvalidInput(f"--map: field '{key}' has no column name")
+            raise InvalidInput(f"field '{key}' has no column name", option="map")
         mapping[key] = col
     return mapping
 
@@ -234,13 +234,14 @@ def iter_clean_chunks(
         source = {f: mapping.get(f, f) for f in FIELDS}
         for req in REQUIRED:
             if source[req] not in columns:
-                raise InvalidInput(
-                    f"{path.name}: no column '{source[req]}' for {req} (columns found: {', '.join(_printable(c) for c in columns[:12])}); "
-                    f"name it with --map {req}=COLUMN"
-                )
+                missing = (f"{path.name}: no column '{source[req]}' for {req} "
+                           f"(columns found: {', '.join(_printable(c) for c in columns[:12])}); ")
+                raise InvalidInput(missing + f"choose the column that holds the {req}",
+                                   cli=missing + f"name it with --map {req}=COLUMN")
         for f, col in mapping.items():
             if col not in columns:
-                raise InvalidInput(f"{path.name}: --map {f}={col}, but the file has no column '{col}'")
+                raise InvalidInput(f"{path.name}: {f} is mapped to the column '{col}', but the file has no column '{col}'",
+                                   cli=f"{path.name}: --map {f}={col}, but the file has no column '{col}'")
         n = len(frame)
         rows = pd.RangeIndex(start, start + n)
         state.rows_read += n

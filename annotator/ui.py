@@ -4,11 +4,13 @@ import streamlit."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import streamlit as st
 from sqlmodel import Session
@@ -26,12 +28,14 @@ class K:
     TOKEN = "auth.token"
     SET_COOKIE = "auth.set_cookie"
     LABEL_ROUND = "label.round"
-    LABEL_CHOICE = "label.choice"
-    LABEL_UNSURE = "label.unsure"
+    LABEL_WIDGET = "label.widget"  # the labeling widget's state (its outbox)
+    LABEL_ACKED = "label.acked"  # widget instance -> last action stored
+    LABEL_NOTICES = "label.notices"  # what became of the last actions, for the widget
     LABEL_EDIT = "label.edit_thread"
-    LABEL_STARTED = "label.started"
-    LABEL_FLASH = "label.flash"
     LABEL_REVEAL = "label.reveal"
+    THIRD_WIDGET = "third.widget"
+    THIRD_ACKED = "third.acked"
+    THIRD_NOTICES = "third.notices"
     ADJ_ROUND = "adj.round"
     ADJ_THREAD = "adj.thread"
     FLASH = "ui.flash"
@@ -206,11 +210,14 @@ def style() -> None:
     st.html(CSS)
 
 
-CATEGORY_KEYS = list("1234567890") + list("QWETYADFGHJKLZXVBM")
+CATEGORY_KEYS = list("1234567890") + list("QWETYADFGHJKLXVBM")
 
 
 def category_key(position: int) -> str | None:
-    """The keyboard shortcut of the category at `position` (C, R, S, U and N are kept for other uses)."""
+    """The keyboard shortcut of the category at `position`.
+
+    C and R are Streamlit's own keys; S (skip), U (unsure), N (note) and Z (undo) are the widget's.
+    """
     return CATEGORY_KEYS[position] if position < len(CATEGORY_KEYS) else None
 
 
@@ -235,3 +242,74 @@ def codebook_panel(version_id: int) -> None:
                 st.markdown(f"- _{html.escape(ex)}_")
             if cat["medhelm_category"]:
                 st.caption(f"MedHELM: {cat['medhelm_category']} / {cat['medhelm_subcategory']}")
+
+
+# --- the labeling widget (custom component v2: inline HTML/CSS/JS, no iframe) ---------------------------
+
+STATIC = Path(__file__).resolve().parent / "static"
+PREFETCH_THREADS = 5  # threads sent ahead, so a submit shows the next one at once
+PREFETCH_CHARS = 120_000  # ...unless they are long: at least one, at most this many characters in all
+
+
+@functools.cache
+def _labeling_component() -> Callable[..., Any]:
+    def read(name: str) -> str:
+        return (STATIC / name).read_text(encoding="utf-8")
+
+    return st.components.v2.component("annotator_labeling_widget", html=read("label_widget.html"),
+                                      css=read("label_widget.css"), js=read("label_widget.js"))
+
+
+def _keep_state() -> None:
+    """The widget's state change itself is the event; the page reads it after checking the user."""
+
+
+def widget_outbox(key: str) -> Any:
+    """The widget's outbox as the browser sent it with this run (None before the first action).
+
+    Read from session state before the widget is drawn, so a page can store the actions first and
+    draw the widget with their outcome in the same run.
+    """
+    state = st.session_state.get(key)
+    return state.get("outbox") if isinstance(state, dict) else None
+
+
+def labeling_widget(key: str, data: dict) -> None:
+    """Draw the labeling widget with `data` (see annotator/static/label_widget.js for its shape)."""
+    _labeling_component()(key=key, data=data, on_outbox_change=_keep_state, width="stretch", height="content")
+
+
+def widget_categories(version_id: int) -> list[dict]:
+    """The categories of a codebook version with their keys, definitions and examples, for the widget."""
+    return [{"name": c["name"], "key": category_key(i), "definition": c["definition"], "examples": c["examples"]}
+            for i, c in enumerate(categories(version_id))]
+
+
+def widget_thread(thread, round_id: int, *, mine=None, editing: bool = False, caption: str | None = None,
+                  options: list[str] | None = None) -> dict:
+    """One thread as the widget shows it (its text is set as text in the browser, never as HTML)."""
+    item = {"id": thread.id, "round_id": round_id, "ext": thread.external_id, "text": thread.text,
+            "chars": thread.char_count, "truncated": bool(thread.truncated), "editing": editing,
+            "mine": ({"category": mine.category, "unsure": bool(mine.unsure), "note": mine.note or ""}
+                     if mine is not None else None)}
+    if caption:
+        item["caption"] = caption
+    if options is not None:
+        item["options"] = list(options)
+    return item
+
+
+def prefetch_budget(texts: list[str]) -> int:
+    """How many of these threads (in order) to send ahead: at least one, within PREFETCH_CHARS."""
+    total, n = 0, 0
+    for text in texts[:PREFETCH_THREADS]:
+        total += len(text)
+        if n and total > PREFETCH_CHARS:
+            break
+        n += 1
+    return n
+
+
+def compact_page() -> None:
+    """Less padding above the page, so a work page fits a 1366x768 laptop screen without scrolling."""
+    st.html("<style>.stMainBlockContainer { padding-top: 3.1rem; padding-bottom: 1rem; }</style>")

@@ -61,8 +61,9 @@ def _stratified_weights(rnd: Round, run_id: int) -> dict[str, float] | None:
     if spec.get("design") != STRATIFIED_DESIGN:
         return None
     if spec.get("run_id") != run_id:
-        raise InvalidInput(f"round '{rnd.name}' was stratified by the predictions of run {spec.get('run_id')}; "
-                           f"estimate prevalence with --run {spec.get('run_id')}")
+        msg = f"round '{rnd.name}' was stratified by the predictions of run {spec.get('run_id')}; "
+        raise InvalidInput(msg + f"estimate prevalence with run {spec.get('run_id')}",
+                           cli=msg + f"estimate prevalence with --run {spec.get('run_id')}")
     return {str(k): float(v) for k, v in (spec.get("weights") or {}).items()}
 
 
@@ -83,8 +84,9 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
     weights_by_round = {r.name: _stratified_weights(r, run.id) for r in rounds}
     weighted = {n for n, w in weights_by_round.items() if w is not None}
     if weighted and len(weighted) != len(rounds):
-        raise InvalidInput("cannot pool rounds sampled at random with rounds stratified by prediction "
-                           f"(stratified: {', '.join(sorted(weighted))}); choose rounds with --round")
+        msg = ("cannot pool rounds sampled at random with rounds stratified by prediction "
+               f"(stratified: {', '.join(sorted(weighted))}); choose rounds")
+        raise InvalidInput(msg + " of one kind", cli=msg + " with --round")
     human_by_ext: dict[str, tuple[str, str]] = {}
     for rnd in rounds:
         for ext, cat in consensus_map(session, rnd.name).items():

@@ -30,8 +30,9 @@ def require_round(session: Session, name: str) -> Round:
     found = get_round(session, name)
     if found is None:
         names = [r.name for r in list_rounds(session)]
-        hint = f" (rounds: {', '.join(names[:10])})" if names else " (no rounds yet: create one with 'annotator sample')"
-        raise NotFound(f"no round named '{name}'{hint}")
+        hint = f" (rounds: {', '.join(names[:10])})" if names else " (no rounds yet)"
+        raise NotFound(f"no round named '{name}'{hint}",
+                       cli=None if names else f"no round named '{name}' (no rounds yet: create one with 'annotator sample')")
     return found
 
 
@@ -55,16 +56,17 @@ def check_new_round(session: Session, *, name: str, reviewers: list[str], size: 
     """Validate a new round's name, reviewers, size and K; returns the cleaned name and reviewers."""
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("--round: a round needs a name")
+        raise InvalidInput("a round needs a name", option="round")
     if get_round(session, name):
         raise Conflict(f"round '{name}' already exists; choose another name")
     reviewers = [r.strip() for r in reviewers if r.strip()]
     if len(set(reviewers)) != len(reviewers):
-        raise InvalidInput("--reviewers: a reviewer is listed twice")
+        raise InvalidInput("a reviewer is listed twice", option="reviewers")
     if size < 1:
-        raise InvalidInput("--size must be at least 1")
+        raise InvalidInput("the sample size must be at least 1", option="size")
     if not 1 <= per_thread <= len(reviewers):
-        raise InvalidInput(f"--per-thread must be between 1 and the number of reviewers ({len(reviewers)})")
+        raise InvalidInput(f"reviewers per thread must be between 1 and the number of reviewers ({len(reviewers)})",
+                           option="per_thread")
     return name, reviewers
 
 
@@ -99,7 +101,8 @@ def create_sampled_round(
     """
     name, reviewers = check_new_round(session, name=name, reviewers=reviewers, size=size, per_thread=per_thread)
     if stratify and stratify not in STRATIFY_COLUMNS:
-        raise InvalidInput(f"--stratify: unknown column '{stratify}'; use one of {', '.join(STRATIFY_COLUMNS)}")
+        raise InvalidInput(f"unknown column '{stratify}' to stratify by; use one of {', '.join(STRATIFY_COLUMNS)}",
+                           option="stratify")
     if acceptance_rule not in ACCEPTANCE_RULES:
         raise InvalidInput(f"acceptance rule must be one of {', '.join(ACCEPTANCE_RULES)}")
     version = require_version(session, codebook_version)
