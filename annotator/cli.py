@@ -365,10 +365,10 @@ def classify(c: Context, round_name, all_threads, backend, model, base_url, conc
         click.echo(f"run {res.run_id}: {res.n_threads} threads classified locally in {res.elapsed_s:.1f} s")
         return
     settings = c.settings
-    cfg = svc.llm_config(settings, model=model, base_url=base_url, provider=backend)
-    if dry_run:
+    if dry_run:  # an estimate sends nothing, so it needs no API key
         with c.session() as s:
-            plan = svc.plan_run(s, backend=cfg.provider, model=cfg.model, base_url=cfg.base_url, round_name=round_name,
+            plan = svc.plan_run(s, backend=backend, model=model or settings.llm_model,
+                                base_url=base_url or settings.llm_base_url, round_name=round_name,
                                 version=codebook_version, limit=limit, batch=batch, retry_failed=retry_failed,
                                 price_table=settings.price_table, create=False)
         cost = f"${plan.est_cost_usd:,.2f}" if plan.est_cost_usd is not None else f"unknown ({plan.cost_note})"
@@ -377,6 +377,7 @@ def classify(c: Context, round_name, all_threads, backend, model, base_url, conc
                    f"~{plan.est_completion_tokens:,} completion tokens, estimated cost {cost}"
                    f"{' (batch price)' if batch else ''}; nothing was sent")
         return
+    cfg = svc.llm_config(settings, model=model, base_url=base_url, provider=backend)
     if batch:
         res = svc.classify_batch(c.engine, cfg, round_name=round_name, version=codebook_version, limit=limit,
                                  retry_failed=retry_failed, price_table=settings.price_table, wait=not no_wait,
@@ -478,4 +479,4 @@ if __name__ == "__main__":  # `python -m annotator.cli`: run the imported module
 
 
 # Commands defined in their own modules register themselves on the groups above.
-from annotator import cli_codebook, cli_insights  # noqa: E402,F401
+from annotator import cli_codebook, cli_insights, cli_rounds  # noqa: E402,F401

@@ -171,12 +171,24 @@ def show_flash() -> None:
         getattr(st, kind if kind in ("success", "info", "warning", "error") else "info")(message)
 
 
-def report_error(exc: Exception) -> None:
-    """Show a user error as one line; anything else is a bug and propagates."""
+def report_error(exc: Exception, labels: dict[str, str] | None = None) -> None:
+    """Show a user error as one line; anything else is a bug and propagates.
+
+    `labels` names the page's inputs by the option an error is about (e.g. {"size": "Sample size"}),
+    so the message reads like the page, never like the command line.
+    """
     if isinstance(exc, AnnotatorError):
-        st.error(str(exc))
+        st.error(exc.page_message(labels))
     else:
         raise exc
+
+
+def sso_configured() -> bool:
+    """Single sign-on is set up (an [auth] section in .streamlit/secrets.toml)."""
+    try:
+        return bool(st.secrets.get("auth"))
+    except FileNotFoundError:  # no secrets file at all (StreamlitSecretNotFoundError is a FileNotFoundError)
+        return False
 
 
 def thread_html(text: str) -> str:

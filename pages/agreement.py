@@ -1,7 +1,6 @@
 """Agreement of the independent labels (leads, methodologists): the publishable report with downloads."""
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from annotator import ui
 from annotator.reports.agreement import render_agreement
@@ -44,7 +43,7 @@ cols[4].metric("Agreement", fmt(rep["percent_agreement"]))
 st.caption(f"{rep['n_items']} threads · {rep['n_reviewers']} reviewers · {rep['n_ratings']} ratings · "
            f"α 95% CI {fmt(ci[0])} to {fmt(ci[1])} · {rep['resolution']}")
 title = f"Inter-rater agreement: {', '.join(rep['rounds'])}"
-components.html(render_agreement(rep, "html", title=title, resolution=rep["resolution"]), height=900, scrolling=True)
+st.iframe(render_agreement(rep, "html", title=title, resolution=rep["resolution"]), height=900)  # our own escaped report HTML
 dl = st.columns(4)
 for col, f, mime in zip(dl, ["html", "md", "json", "csv"], ["text/html", "text/markdown", "application/json", "text/csv"]):
     data = render_agreement(rep, f, title=title, resolution=rep["resolution"])

@@ -2,7 +2,6 @@
 and compare a run with a round's consensus and its reviewers."""
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from annotator import ui
 from annotator.errors import AnnotatorError
@@ -44,16 +43,16 @@ with tab_run:
                     res = svc.classify_local(ui.engine(), round_name=round_name, limit=limit or None, actor=user.username)
                 st.success(f"Run {res.run_id}: {res.n_threads} threads classified locally.")
             else:
-                cfg = svc.llm_config(cfg_settings, model=model, provider=backend)
-                if dry:
+                if dry:  # an estimate sends nothing, so it needs no API key
                     with ui.session() as s:
-                        plan = svc.plan_run(s, backend=backend, model=model, base_url=cfg.base_url,
+                        plan = svc.plan_run(s, backend=backend, model=model, base_url=cfg_settings.llm_base_url,
                                             round_name=round_name, limit=limit or None, create=False,
                                             price_table=cfg_settings.price_table)
                     cost = f"${plan.est_cost_usd:,.2f}" if plan.est_cost_usd is not None else plan.cost_note
                     st.info(f"{plan.n_threads} threads · {plan.n_cached} cached · {len(plan.to_request)} requests · "
                             f"~{plan.est_prompt_tokens:,} prompt tokens · estimated cost {cost}")
                 else:
+                    cfg = svc.llm_config(cfg_settings, model=model, provider=backend)
                     bar = st.progress(0.0, text="classifying")
 
                     def progress(done, total):
@@ -98,7 +97,7 @@ with tab_compare:
             m[3].metric("Cohen's κ", fmt(rep["cohen_kappa"]))
             m[4].metric("Compared / failed", f"{rep['n']} / {rep['n_failed']}")
             title = f"Model run {rep['run_id']} ({rep['model']}) vs consensus of {rep['round']}"
-            components.html(render_model_report(rep, "html", title=title), height=900, scrolling=True)
+            st.iframe(render_model_report(rep, "html", title=title), height=900)  # our own escaped report HTML
             dl = st.columns(4)
             for col, f in zip(dl, ["html", "md", "json", "csv"]):
                 col.download_button(f"Download {f.upper()}", render_model_report(rep, f, title=title),

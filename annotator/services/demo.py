@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -73,19 +75,28 @@ def load_demo(engine: Engine, *, password: str | None = None, seed: int = 202404
     if not has_threads:
         report = import_threads(engine, sample_threads_file(), actor="demo")
         log.info("demo: %s", report.summary())
-    creds: dict[str, str] = {}
+    creds = {username: password or secrets.token_urlsafe(9) for username, *_ in DEMO_ACCOUNTS}
     with Session(engine, expire_on_commit=False) as s:
         if get_version(s) is None:
             import_codebook(s, SAMPLE_DATA / "codebook.yaml", actor="demo")
-        for username, role, name, adjudicator in DEMO_ACCOUNTS:
-            pw = password or secrets.token_urlsafe(9)
-            creds[username] = pw
+
+        existing = []
+        for username, role, name, adjudicator in DEMO_ACCOUNTS:  # created in this order: stable ids
             if accounts.get_account(s, username) is None:
-                accounts.create_account(s, username=username, role=role, password=pw, display_name=name,
+                accounts.create_account(s, username=username, role=role, password=creds[username], display_name=name,
                                         is_adjudicator=adjudicator, actor="demo")
             else:
-                accounts.update_account(s, username=username, active=True, actor="demo")
-                accounts.set_password(s, username=username, password=pw, actor="demo")
+                existing.append(username)
+
+    def renew(username: str) -> None:
+        # A restart: one session per account, in parallel, since argon2 hashing (~0.5 s each) runs outside the GIL.
+        with Session(engine, expire_on_commit=False) as s2:
+            accounts.update_account(s2, username=username, active=True, actor="demo")
+            accounts.set_password(s2, username=username, password=creds[username], actor="demo")
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(existing), os.cpu_count() or 1))) as pool:
+        list(pool.map(renew, existing))
+    with Session(engine, expire_on_commit=False) as s:
         row = s.get(Setting, _SETTING) or Setting(key=_SETTING)
         row.value = json.dumps([a[0] for a in DEMO_ACCOUNTS])
         s.add(row)
@@ -95,10 +106,21 @@ def load_demo(engine: Engine, *, password: str | None = None, seed: int = 202404
         if get_round(s, DEMO_ROUND) is None:
             create_sampled_round(s, name=DEMO_ROUND, size=30, reviewers=["reviewer1", "reviewer2", "reviewer3"],
                                  per_thread=3, seed=seed, exclude_sampled=True, actor="demo")
-    from annotator.services.demo_insights import load_demo_insights
+    if not _insights_present(engine):  # a restart skips importing the dashboard and scikit-learn (seconds)
+        from annotator.services.demo_insights import load_demo_insights
 
-    load_demo_insights(engine, seed=seed)
+        load_demo_insights(engine, seed=seed)
     return creds
+
+
+def _insights_present(engine: Engine) -> bool:
+    """The demo's model run over all threads and its alert rule exist (made at the first demo start)."""
+    from annotator.data.models import AlertRule, ModelRun
+
+    with Session(engine) as s:
+        run = s.execute(select(ModelRun.id).where(ModelRun.scope == "all", ModelRun.status == "done").limit(1)).first()
+        rule = s.execute(select(AlertRule.id).where(AlertRule.created_by == "demo").limit(1)).first()
+    return run is not None and rule is not None
 
 
 def _pilot_round(s: Session, *, seed: int) -> None:
