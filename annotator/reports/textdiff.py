@@ -28,22 +28,34 @@ def word_diff(old: str | None, new: str | None) -> list[tuple[str, str]]:
     A replaced run of words comes out as its deletion followed by its insertion.
     """
     a, b = _tokens(old or ""), _tokens(new or "")
-    out: list[tuple[str, str]] = []
-
-    def add(op: str, text: str) -> None:
-        if not text:
-            return
-        if out and out[-1][0] == op:
-            out[-1] = (op, out[-1][1] + text)
-        else:
-            out.append((op, text))
-
+    raw: list[tuple[str, str]] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal":
-            add(SAME, "".join(a[i1:i2]))
+            raw.append((SAME, "".join(a[i1:i2])))
         else:
-            add(DEL, "".join(a[i1:i2]))
-            add(INS, "".join(b[j1:j2]))
+            raw += [(DEL, "".join(a[i1:i2])), (INS, "".join(b[j1:j2]))]
+    # A lone space kept between two changes reads as noise ("a|an letter.|email."): fold it into the change.
+    for i in range(1, len(raw) - 1):
+        if raw[i][0] == SAME and raw[i][1].isspace() and raw[i - 1][0] != SAME and raw[i + 1][0] != SAME:
+            raw[i] = ("gap", raw[i][1])
+    out: list[tuple[str, str]] = []
+    block: dict[str, str] = {DEL: "", INS: ""}
+
+    def flush() -> None:
+        out.extend((op, block[op]) for op in (DEL, INS) if block[op])
+        block[DEL] = block[INS] = ""
+
+    for op, text in raw:
+        if op == SAME:
+            flush()
+            if text:
+                out.append((SAME, text))
+        elif op == "gap":
+            block[DEL] += text
+            block[INS] += text
+        else:
+            block[op] += text
+    flush()
     return out
 
 
