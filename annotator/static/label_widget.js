@@ -113,7 +113,9 @@ function createWidget(root) {
   }
 
   function update(data) {
+    const previousRound = w.server && w.server.round ? w.server.round.id : null;
     w.server = data;
+    if (previousRound !== null && data.round && data.round.id !== previousRound) status("", "info");
     const acked = (data.acked && Number(data.acked[instance])) || 0;
     w.outbox = w.outbox.filter((i) => i.seq > acked);
     for (const t of data.queue || []) w.threads.set(key(t.round_id, t.id), t);

@@ -99,6 +99,16 @@ def server(tmp_path) -> Iterator[Server]:
 @pytest.fixture
 def browser_page() -> Iterator:
     """A Playwright page in Debian's Chromium (headless)."""
+    yield from _page(1400, 1000)
+
+
+@pytest.fixture
+def laptop_page() -> Iterator:
+    """A Playwright page the size of a 1366x768 laptop screen."""
+    yield from _page(1366, 768)
+
+
+def _page(width: int, height: int) -> Iterator:
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
     try:
@@ -108,7 +118,7 @@ def browser_page() -> Iterator:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context = browser.new_context(viewport={"width": width, "height": height})
             page = context.new_page()
             page.set_default_timeout(30_000)
             yield page
