@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from annotator.data.models import Assignment, Decision, Label, Round, RoundStatus, Thread, utcnow
-from annotator.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from annotator.errors import AnnotatorError, Conflict, InvalidInput, NotAllowed, NotFound
 from annotator.services import audit
 from annotator.services.codebook import category_names
 
@@ -377,7 +377,7 @@ def apply_action(session: Session, action: Action, *, reviewer_id: int, actor: s
             record_post_reveal(session, round_id=action.round_id, thread_id=action.thread_id, reviewer_id=reviewer_id,
                                category=action.category, actor=actor)
             return Outcome(action, True, "ok", f"Second label: {action.category}", "recorded")
-    except (Conflict, InvalidInput, NotAllowed, NotFound) as exc:
+    except AnnotatorError as exc:
         session.rollback()
         return Outcome(action, False, "error", f"Not saved: {exc}")
     raise InvalidInput(f"the labeling page does not handle '{action.type}' actions here")

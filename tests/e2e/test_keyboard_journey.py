@@ -24,6 +24,7 @@ from annotator.services import adjudication
 from annotator.services.codebook import category_names
 from annotator.services.rounds import create_sampled_round, require_round
 from tests.e2e.test_browser import _idle, _open, _sign_in
+from tests.e2e.test_offline import outside_requests
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +98,7 @@ def _labels(engine, round_name: str, reviewer: int) -> dict[int, Label]:
 
 def test_keyboard_journey_on_a_laptop(server, laptop_page, world, tmp_path):
     page, engine, cats = laptop_page, world["engine"], world["cats"]
+    outside = outside_requests(page, server.url)
     page.goto(server.url)
     page.get_by_role("textbox", name="Password", exact=True).wait_for()
     _sign_in(page, server.url, "reviewer1", server.password)
@@ -191,3 +193,4 @@ def test_keyboard_journey_on_a_laptop(server, laptop_page, world, tmp_path):
         assert (d.status, d.category, d.provenance, d.rationale, d.decided_by) == (
             "resolved", cats[3], "third_reviewer", "clear case", "adjudicator")
         assert s.execute(select(func.count()).select_from(Round)).scalar_one() == 3
+    assert outside == [], f"requests to other hosts: {sorted(set(outside))}"

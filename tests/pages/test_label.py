@@ -184,3 +184,20 @@ def test_a_double_submit_keeps_one_label(page, db, world):
     assert widget_data(at)["notices"][-1]["text"] == "Already saved: Other"
     rid = db.execute(select(Round.id)).scalar_one()
     assert labeling.progress(db, rid, world.reviewer.id) == (1, 6)
+
+
+def test_the_due_date_is_shown_and_an_archived_round_is_gone(app, page, db, world):
+    import datetime as dt
+
+    from annotator.services.rounds import archive_round, set_due_date
+
+    set_due_date(db, name=world.round_name, due_on=dt.date(2026, 12, 24), actor="lead")
+    at = page.run()
+    assert at.selectbox(key="label.round").format_func(world.round_name) == \
+        f"Round {world.round_name} (open) · due 24 Dec 2026"
+    home = open_page(app(world.reviewer), "home.py")
+    assert "due 24 Dec 2026" in [c.value for c in home.caption]
+    set_round_status(db, name=world.round_name, status="closed", actor="lead")
+    archive_round(db, name=world.round_name, actor="lead")
+    at = open_page(app(world.reviewer), "label.py")
+    assert widget_data(at) is None and at.info[0].value.startswith("No rounds are assigned to you yet")
