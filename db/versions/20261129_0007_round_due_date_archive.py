@@ -20,13 +20,14 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
+# Plain ALTER TABLE ADD/DROP COLUMN (SQLite 3.35+ has DROP COLUMN): a batch "move and copy" of the
+# round table would fail its foreign keys once assignments, labels and decisions point at it.
+
 def upgrade() -> None:
-    with op.batch_alter_table('round', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('due_on', sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('round', sa.Column('due_on', sa.Date(), nullable=True))
+    op.add_column('round', sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('round', schema=None) as batch_op:
-        batch_op.drop_column('archived_at')
-        batch_op.drop_column('due_on')
+    op.drop_column('round', 'archived_at')
+    op.drop_column('round', 'due_on')

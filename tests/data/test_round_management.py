@@ -266,3 +266,29 @@ def test_round_commands(db_url, session, rnd):
                    "--seed", "1"], db_url)
     assert out.exit_code == 1 and out.stderr == ("error: --size: asked for 1,000 threads, but only 12 match the "
                                                  "sampling criteria; ask for 12 or fewer, or relax the filters\n")
+
+
+def test_migration_0007_goes_down_and_up_with_rounds_in_use(empty_db_url):
+    """Due date and archive columns leave and come back while assignments and labels point at rounds."""
+    from alembic import command
+    from sqlmodel import Session
+
+    from annotator.data.engine import alembic_config, make_engine
+
+    engine = make_engine(empty_db_url)
+    try:
+        cfg = alembic_config(engine)
+        command.upgrade(cfg, "head")
+        with Session(engine, expire_on_commit=False) as s:
+            rnd = make_round(s, name="kept", size=4, reviewers=REVIEWERS, per_thread=2).round
+            label(s, rnd, "ana", assigned(s, rnd.id, "ana")[0])
+            svc.set_due_date(s, name="kept", due_on=dt.date(2026, 12, 24), actor="t")
+        before = dump_tables(engine)
+        command.downgrade(cfg, "0004")
+        command.upgrade(cfg, "head")
+        after = dump_tables(engine)
+        assert after["label"] == before["label"] and after["assignment"] == before["assignment"]
+        with Session(engine) as s:
+            assert svc.get_round(s, "kept").due_on is None  # the column came back empty
+    finally:
+        engine.dispose()
