@@ -214,6 +214,9 @@ CSS = """
          background: #fdf0d5; color: #7a4b00; margin-right: 0.4rem; }
 .muted { color: #6b7280; font-size: 0.85rem; }
 kbd { border: 1px solid #cbd5e1; border-bottom-width: 2px; border-radius: 4px; padding: 0 4px; font-size: 0.8rem; }
+.cbtable { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
+.cbtable td { border-bottom: 1px solid #e5e7eb; padding: 0.3rem 0.5rem; vertical-align: top; }
+.cbtable ul { margin: 0.2rem 0 0 1rem; font-style: italic; }
 </style>
 """
 
@@ -242,6 +245,25 @@ def categories(version_id: int) -> list[dict]:
         return [{"name": c.name, "definition": c.definition, "examples": list(c.examples or []),
                  "medhelm_category": c.medhelm_category, "medhelm_subcategory": c.medhelm_subcategory}
                 for c in list_categories(s, version_id)]
+
+
+def codebook_table(version_id: int, versions: list | None = None) -> None:
+    """The categories of a version (key, name, definition, examples) as one escaped HTML table in an
+    expander, and optionally the list of versions: one element each, cheap for the browser to redraw."""
+    rows = []
+    for i, cat in enumerate(categories(version_id)):
+        examples = "".join(f"<li>{html.escape(ex)}</li>" for ex in cat["examples"])
+        rows.append(f"<tr><td><kbd>{html.escape(category_key(i) or '')}</kbd></td><td><b>{html.escape(cat['name'])}</b></td>"
+                    f"<td>{html.escape(cat['definition'] or 'No definition.')}"
+                    f"{f'<ul class=muted>{examples}</ul>' if examples else ''}</td></tr>")
+    with st.expander(f"Categories ({len(rows)})"):
+        st.html("<table class='cbtable'>" + "".join(rows) + "</table>")
+    if versions:
+        with st.expander(f"All versions ({len(versions)})"):
+            st.html("<ul class='cbversions'>" + "".join(
+                f"<li><b>{v.version}</b> · {html.escape(v.name)} · {html.escape(v.created_by or '—')} · "
+                f"{v.created_at:%Y-%m-%d %H:%M}{' — ' + html.escape(v.note) if v.note else ''}</li>"
+                for v in reversed(versions)) + "</ul>")
 
 
 def codebook_panel(version_id: int) -> None:

@@ -19,7 +19,9 @@ Measured in Debian's Chromium (Playwright), viewport 1366x768, for --labels labe
 - key -> selection shown: from the keydown event's timestamp to the first animation frame in which
   the chosen category shows as chosen (baseline: its button turned primary after the rerun);
 - submit -> next thread shown: from the submit key's keydown to the first frame showing another thread;
-- (candidate only) submit -> stored: until the server acknowledged the label.
+- (candidate only) submit -> stored: until the server acknowledged the label;
+- keys without effect: a key that changes nothing within 10 s is counted as lost and pressed again
+  (the button page drops keys now and then; the widget must never).
 Between labels the script waits until the page is idle, so every label starts from a quiet page.
 
 With --codebook-saves N (default 5) a lead also saves N definition edits on the Codebook page of each
@@ -73,20 +75,18 @@ window.__deep = (sel) => {
   }
   return null;
 };
-window.__arm = (check) => {
+window.__arm = (check, timeoutMs) => {
   window.__result = new Promise((resolve) => {
-    let t0 = null;
+    let t0 = null, done = false;
     const onKey = (e) => { if (t0 === null) t0 = e.timeStamp; };
     window.addEventListener('keydown', onKey, true);
+    const finish = (value) => { if (!done) { done = true; window.removeEventListener('keydown', onKey, true); resolve(value); } };
     const tick = () => {
-      if (t0 !== null && check()) {
-        window.removeEventListener('keydown', onKey, true);
-        resolve(performance.now() - t0);
-      } else {
-        requestAnimationFrame(tick);
-      }
+      if (done) return;
+      if (t0 !== null && check()) finish(performance.now() - t0); else requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
+    setTimeout(() => finish(-1), timeoutMs);  // the key had no visible effect: lost
   });
 };
 """
@@ -218,10 +218,20 @@ def _sign_in(page, url: str, username: str) -> None:
     page.add_script_tag(content=MEASURE_JS)
 
 
-def _measure(page, check_js: str, key: str) -> float:
-    page.evaluate(f"window.__arm({check_js})")
-    page.keyboard.press(key)
-    return float(page.evaluate("window.__result"))
+LOST_AFTER_MS = 10_000
+
+
+def _measure(page, check_js: str, key: str, lost: list[str]) -> float:
+    """Press `key` until it shows (a key with no effect after 10 s counts as lost and is pressed again)."""
+    for _ in range(5):
+        page.evaluate(f"window.__arm({check_js}, {LOST_AFTER_MS})")
+        page.keyboard.press(key)
+        ms = float(page.evaluate("window.__result"))
+        if ms >= 0:
+            return ms
+        lost.append(key)
+        page.wait_for_function(IDLE_JS, timeout=60_000)
+    raise RuntimeError(f"'{key}' had no effect five times in a row")
 
 
 def label_run(page, url: str, n: int, *, widget: bool) -> dict[str, list[float]]:
@@ -234,18 +244,18 @@ def label_run(page, url: str, n: int, *, widget: bool) -> dict[str, list[float]]
         page.get_by_role("heading", name=__import__("re").compile("^Thread ")).first.wait_for(timeout=60_000)
     page.add_script_tag(content=MEASURE_JS)
     _idle(page, widget)
-    out: dict[str, list[float]] = {"select": [], "next": [], "stored": []}
+    out: dict[str, list] = {"select": [], "next": [], "stored": [], "lost": []}
     for i in range(n):
         k = KEYS[i % len(KEYS)]
         if widget:
             before = page.evaluate("window.__deep('.lw').dataset.thread")
             out["select"].append(_measure(
                 page, f"() => {{ const b = window.__deep('.lw-cat[data-key=\"{k}\"]'); "
-                      f"return !!b && b.getAttribute('aria-pressed') === 'true'; }}", k))
+                      f"return !!b && b.getAttribute('aria-pressed') === 'true'; }}", k, out["lost"]))
             t = time.perf_counter()
             out["next"].append(_measure(
                 page, f"() => {{ const r = window.__deep('.lw'); return r.dataset.view === 'thread' "
-                      f"&& r.dataset.thread !== '{before}'; }}", "Enter"))
+                      f"&& r.dataset.thread !== '{before}'; }}", "Enter", out["lost"]))
             _idle(page, widget)
             out["stored"].append((time.perf_counter() - t) * 1000)
         else:
@@ -253,11 +263,11 @@ def label_run(page, url: str, n: int, *, widget: bool) -> dict[str, list[float]]
             index = KEYS.index(k)
             out["select"].append(_measure(
                 page, f"() => !!document.querySelector('.st-key-label-cat-{index} [data-testid=\"stBaseButton-primary\"]')",
-                k))
+                k, out["lost"]))
             _idle(page, widget)
             out["next"].append(_measure(
                 page, f"() => {{ const h = document.querySelector('h4'); return !!h && h.innerText.startsWith('Thread ') "
-                      f"&& h.innerText !== {before!r}; }}", "Control+Enter"))
+                      f"&& h.innerText !== {before!r}; }}", "Control+Enter", out["lost"]))
             _idle(page, widget)
     return out
 
@@ -286,6 +296,17 @@ def codebook_run(page, url: str, n: int, *, new: bool) -> dict[str, list[float]]
         page.wait_for_function(IDLE_JS, timeout=60_000)
         out["idle"].append((time.perf_counter() - t) * 1000)
     return out
+
+
+@contextmanager
+def _screenshot_on_error(page, name: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        OUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUT / f"failed-{name}.png"), full_page=True)
+        print(f"screenshot of the failure: {OUT / f'failed-{name}.png'}", file=sys.stderr)
+        raise
 
 
 def _stats(ms: list[float]) -> tuple[float, float]:
@@ -326,19 +347,25 @@ def main() -> None:
                 ctx = browser.new_context(viewport={"width": 1366, "height": 768})
                 page = ctx.new_page()
                 page.set_default_timeout(60_000)
-                results[name] = label_run(page, url, args.labels, widget=name == "candidate")
+                with _screenshot_on_error(page, f"{name}-label"):
+                    results[name] = label_run(page, url, args.labels, widget=name == "candidate")
                 ctx.close()
+                print(f"{name}: {args.labels} labels measured", file=sys.stderr)
                 if args.codebook_saves:
                     ctx = browser.new_context(viewport={"width": 1366, "height": 768})
                     page = ctx.new_page()
-                    results[name] |= {f"cb_{k}": v for k, v in codebook_run(
-                        page, url, args.codebook_saves, new=name == "candidate").items()}
+                    with _screenshot_on_error(page, f"{name}-codebook"):
+                        results[name] |= {f"cb_{k}": v for k, v in codebook_run(
+                            page, url, args.codebook_saves, new=name == "candidate").items()}
                     ctx.close()
+                    print(f"{name}: {args.codebook_saves} codebook saves measured", file=sys.stderr)
         browser.close()
     base, cand = results["baseline"], results["candidate"]
     print(f"\n{N_THREADS:,} threads; {args.labels} labels per path; Chromium 1366x768; baseline = {args.baseline_ref}")
     _row("key -> selection shown", base["select"], cand["select"], "(target median < 50 ms)")
     _row("submit -> next thread shown", base["next"], cand["next"], "(target median < 250 ms, p95 < 500 ms)")
+    print(f"{'keys without effect (pressed again)':<34} baseline {len(base['lost'])} of "
+          f"{2 * args.labels + len(base['lost'])} | widget {len(cand['lost'])} of {2 * args.labels + len(cand['lost'])}")
     sm, sp = _stats(cand["stored"])
     print(f"{'submit -> stored (widget, acknowledged)':<34} median {sm:7.1f} ms  p95 {sp:7.1f}")
     if args.codebook_saves:

@@ -76,11 +76,7 @@ else:
     st.subheader(f"Version {current.version}: {current.name}")
     if current.note:
         st.caption(current.note)
-    ui.codebook_panel(current.id)
-    with st.expander(f"All versions ({len(versions)})"):
-        for v in reversed(versions):
-            st.markdown(f"**{v.version}** · {v.name} · {v.created_by or '—'} · {v.created_at:%Y-%m-%d %H:%M}"
-                        + (f" — {v.note}" if v.note else ""))
+    ui.codebook_table(current.id, versions)
 
 
 
