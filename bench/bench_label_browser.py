@@ -283,10 +283,12 @@ def codebook_run(page, url: str, n: int, *, new: bool) -> dict[str, list[float]]
     out: dict[str, list[float]] = {"shown": [], "idle": []}
     for i in range(n):
         panel = page.get_by_role("tabpanel").first
-        if not new:  # the old page: one expander per category, all collapsed after a save
-            panel.get_by_test_id("stExpander").nth(1).locator("summary").first.click()
-            page.wait_for_function(IDLE_JS, timeout=60_000)
-            panel = panel.get_by_test_id("stExpander").nth(1)
+        if not new:  # the old page: one expander per category; open the second one unless it is open
+            expander = panel.get_by_test_id("stExpander").nth(1)
+            if not expander.get_by_label("Definition").first.is_visible():
+                expander.locator("summary").first.click()
+                page.wait_for_function(IDLE_JS, timeout=60_000)
+            panel = expander
         area = panel.get_by_label("Definition").first
         area.fill(area.input_value() + f" edit{i}")
         t = time.perf_counter()
