@@ -253,7 +253,9 @@ def codebook_table(version_id: int, versions: list | None = None) -> None:
     rows = []
     for i, cat in enumerate(categories(version_id)):
         examples = "".join(f"<li>{html.escape(ex)}</li>" for ex in cat["examples"])
-        rows.append(f"<tr><td><kbd>{html.escape(category_key(i) or '')}</kbd></td><td><b>{html.escape(cat['name'])}</b></td>"
+        medhelm = " / ".join(x for x in (cat["medhelm_category"], cat["medhelm_subcategory"]) if x)
+        rows.append(f"<tr><td><kbd>{html.escape(category_key(i) or '')}</kbd></td><td><b>{html.escape(cat['name'])}</b>"
+                    f"{f'<div class=muted>MedHELM: {html.escape(medhelm)}</div>' if medhelm else ''}</td>"
                     f"<td>{html.escape(cat['definition'] or 'No definition.')}"
                     f"{f'<ul class=muted>{examples}</ul>' if examples else ''}</td></tr>")
     with st.expander(f"Categories ({len(rows)})"):

@@ -75,3 +75,12 @@ def test_any_json_is_parsed_without_an_exception(raw):
         assert isinstance(a.seq, int) and a.type in ("label", "skip", "undo", "post_reveal", "back", "decide")
         assert a.seconds is None or (math.isfinite(a.seconds) and 0 <= a.seconds <= 86400)
         assert isinstance(a.note, str) and len(a.note) <= 5000
+
+
+def test_prefetch_sends_five_threads_ahead_unless_they_are_long():
+    from annotator.ui import PREFETCH_CHARS, prefetch_budget
+
+    assert prefetch_budget(["x" * 100] * 9) == 5
+    assert prefetch_budget(["x" * (PREFETCH_CHARS + 1)] * 3) == 1  # always at least the thread to show
+    assert prefetch_budget(["x" * 50_000, "x" * 50_000, "x" * 50_000]) == 2
+    assert prefetch_budget([]) == 0
