@@ -161,12 +161,12 @@ with right:
                            args=(svc.archive_round, f"Round '{rnd.name}' is archived: reviewers no longer see it."),
                            kwargs={"name": rnd.name}, help="Hidden from reviewers; reports and exports keep it.")
     due_key = f"rounds.due.{rnd.name}"
-    cols = st.columns([3, 1, 1], vertical_alignment="bottom")
+    cols = st.columns([4, 2, 2], vertical_alignment="bottom")
     cols[0].date_input("Due date", value=rnd.due_on, key=due_key, format="YYYY-MM-DD",
                        min_value=dt.date(2000, 1, 1))
-    cols[1].button("Set", key="rounds.due_set", on_click=set_due, args=(rnd.name, due_key, False))
+    cols[1].button("Set", key="rounds.due_set", on_click=set_due, args=(rnd.name, due_key, False), width="stretch")
     cols[2].button("Clear", key="rounds.due_clear", on_click=set_due, args=(rnd.name, due_key, True),
-                   disabled=rnd.due_on is None)
+                   disabled=rnd.due_on is None, width="stretch")
     st.caption("Download labels")
     cols = st.columns(len(TABLE_FORMATS))
     for col, fmt in zip(cols, TABLE_FORMATS):

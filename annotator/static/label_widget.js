@@ -285,11 +285,11 @@ function createWidget(root) {
     if (el.note.value !== noteValue && el.note !== shadowActive()) el.note.value = noteValue;
     el.submit.disabled = !(active && chosen);
     el.submit.firstChild.textContent = v.kind === "reveal" ? "Record second label " : (m === "decide" ? "Record final label " : "Submit ");
-    el.skip.hidden = !labelMode;
+    el.skip.hidden = !labelMode || v.kind === "reveal";
     el.skip.textContent = item && item.editing ? "Back to queue " : "Skip ";
     el.skip.append(kbdEl(item && item.editing ? "Esc" : "S"));
     el.skip.disabled = !(active && v.kind === "thread");
-    el.undo.hidden = !labelMode;
+    el.undo.hidden = !labelMode || v.kind === "reveal";
     el.undo.disabled = !(r.open !== false && (v.kind === "thread" || v.kind === "done"));
     el.help.textContent = helpText(m, v.kind);
     el.codebook.hidden = !w.codebookOpen;
