@@ -408,7 +408,8 @@ def resolve_run(session: Session, run: str | int) -> ModelRun:
     if str(run) == "latest":
         found = session.execute(select(ModelRun).order_by(ModelRun.id.desc()).limit(1)).scalars().first()
         if found is None:
-            raise NotFound("no model runs yet: run 'annotator classify' first")
+            raise NotFound("no model runs yet: classify threads on the Model page first",
+                           cli="no model runs yet: run 'annotator classify' first")
         return found
     try:
         found = session.get(ModelRun, int(run))
