@@ -90,7 +90,9 @@ window.__arm = (check, timeoutMs) => {
   });
 };
 """
-IDLE_JS = "() => document.querySelectorAll('[data-stale=\"true\"]').length === 0"
+IDLE_JS = ("() => document.querySelectorAll('[data-stale=\"true\"]').length === 0 && "
+           "(document.querySelector('[data-testid=\"stApp\"]') || {getAttribute: () => ''})"
+           ".getAttribute('data-test-script-state') !== 'running'")
 
 
 # --- the database --------------------------------------------------------------------------------------
@@ -276,6 +278,8 @@ def codebook_run(page, url: str, n: int, *, new: bool) -> dict[str, list[float]]
     """Save `n` definition edits as the lead; click -> confirmation shown, and -> page idle (ms)."""
     import re
 
+    from playwright.sync_api import expect
+
     _sign_in(page, url, "benchlead")
     page.get_by_test_id("stSidebar").get_by_role("link", name="Codebook").click()
     page.get_by_role("tab", name="Edit").wait_for(timeout=60_000)
@@ -289,7 +293,9 @@ def codebook_run(page, url: str, n: int, *, new: bool) -> dict[str, list[float]]
                 expander.locator("summary").first.click()
                 page.wait_for_function(IDLE_JS, timeout=60_000)
             panel = expander
-        area = panel.get_by_label("Definition").first
+        area = panel.get_by_label("Definition", exact=True).first
+        expect(area).not_to_have_value("", timeout=60_000)  # the edit form is drawn (not the empty Add form)
+        page.wait_for_timeout(200)  # let the browser finish drawing the run it was told has finished
         area.fill(area.input_value() + f" edit{i}")
         t = time.perf_counter()
         panel.get_by_role("button", name="Save changes").first.click()
