@@ -66,7 +66,10 @@ def _run(page) -> None:
 
 def main() -> None:
     st.set_option("client.showErrorDetails", "none")
-    st.set_page_config(page_title="annotator", page_icon=":material/label:", layout="wide")
+    # A local favicon: ':material/...' icons as page_icon are fetched from fonts.gstatic.com, which a
+    # hospital network without internet access refuses.
+    st.set_page_config(page_title="annotator", page_icon=str(ROOT / "annotator" / "static" / "favicon.png"),
+                       layout="wide")
     ui.style()
     user = ui.current_user()
     ui.sync_cookie()

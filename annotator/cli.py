@@ -49,7 +49,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except AnnotatorError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {exc.cli_message()}", err=True)
             if isinstance(exc, RowErrors) and len(exc.problems) > 1:
                 for row, field, reason in exc.problems[1:20]:
                     click.echo(f"  row {row}{f', field {field!r}' if field else ''}: {reason}", err=True)
@@ -430,10 +430,10 @@ def classify(c: Context, round_name, all_threads, backend, model, base_url, conc
         click.echo(f"run {res.run_id}: {res.n_threads} threads classified locally in {res.elapsed_s:.1f} s")
         return
     settings = c.settings
-    cfg = svc.llm_config(settings, model=model, base_url=base_url, provider=backend)
-    if dry_run:
+    if dry_run:  # an estimate sends nothing, so it needs no API key
         with c.session() as s:
-            plan = svc.plan_run(s, backend=cfg.provider, model=cfg.model, base_url=cfg.base_url, round_name=round_name,
+            plan = svc.plan_run(s, backend=backend, model=model or settings.llm_model,
+                                base_url=base_url or settings.llm_base_url, round_name=round_name,
                                 version=codebook_version, limit=limit, batch=batch, retry_failed=retry_failed,
                                 price_table=settings.price_table, create=False)
         cost = f"${plan.est_cost_usd:,.2f}" if plan.est_cost_usd is not None else f"unknown ({plan.cost_note})"
@@ -442,6 +442,7 @@ def classify(c: Context, round_name, all_threads, backend, model, base_url, conc
                    f"~{plan.est_completion_tokens:,} completion tokens, estimated cost {cost}"
                    f"{' (batch price)' if batch else ''}; nothing was sent")
         return
+    cfg = svc.llm_config(settings, model=model, base_url=base_url, provider=backend)
     if batch:
         from annotator.llm.batch import BATCH_BYTE_MARGIN
 
@@ -572,4 +573,4 @@ if __name__ == "__main__":  # `python -m annotator.cli`: run the imported module
 
 
 # Commands defined in their own modules register themselves on the groups above.
-from annotator import cli_codebook, cli_data, cli_insights  # noqa: E402,F401
+from annotator import cli_codebook, cli_data, cli_insights, cli_rounds  # noqa: E402,F401

@@ -4,7 +4,31 @@ from __future__ import annotations
 
 
 class AnnotatorError(Exception):
-    """A user-facing error: its message is one clear line saying what is wrong and what to do."""
+    """A user-facing error: its message is one clear line saying what is wrong and what to do.
+
+    ``str(error)`` is the wording for people in the web app: it never names a command-line option.
+    ``option`` names the input the error is about (the CLI option without dashes, e.g. ``per_thread``);
+    the CLI prints :meth:`cli_message`, which prefixes the option (``--per-thread: ...``) or uses an
+    explicit command-line wording (``cli=``), and a page may prefix its own label for that input.
+    """
+
+    def __init__(self, *args: object, option: str | None = None, cli: str | None = None):
+        super().__init__(*args)
+        self.option = option
+        self.cli = cli
+
+    def cli_message(self) -> str:
+        """The message as the command line says it: with the option it is about."""
+        if self.cli:
+            return self.cli
+        if self.option:
+            return f"--{self.option.replace('_', '-')}: {self}"
+        return str(self)
+
+    def page_message(self, labels: dict[str, str] | None = None) -> str:
+        """The message as a page says it: prefixed by the page's label of the input, when it has one."""
+        label = (labels or {}).get(self.option or "")
+        return f"{label}: {self}" if label else str(self)
 
 
 class InvalidInput(AnnotatorError):

@@ -14,6 +14,7 @@ import secrets
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import streamlit as st
@@ -34,12 +35,14 @@ class K:
     TOKEN = "auth.token"
     SET_COOKIE = "auth.set_cookie"
     LABEL_ROUND = "label.round"
-    LABEL_CHOICE = "label.choice"
-    LABEL_UNSURE = "label.unsure"
+    LABEL_WIDGET = "label.widget"  # the labeling widget's state (its outbox)
+    LABEL_ACKED = "label.acked"  # widget instance -> last action stored
+    LABEL_NOTICES = "label.notices"  # what became of the last actions, for the widget
     LABEL_EDIT = "label.edit_thread"
-    LABEL_STARTED = "label.started"
-    LABEL_FLASH = "label.flash"
     LABEL_REVEAL = "label.reveal"
+    THIRD_WIDGET = "third.widget"
+    THIRD_ACKED = "third.acked"
+    THIRD_NOTICES = "third.notices"
     ADJ_ROUND = "adj.round"
     ADJ_THREAD = "adj.thread"
     FLASH = "ui.flash"
@@ -274,11 +277,15 @@ def show_flash() -> None:
         getattr(st, kind if kind in ("success", "info", "warning", "error") else "info")(message)
 
 
-def report_error(exc: Exception) -> None:
+def report_error(exc: Exception, labels: dict[str, str] | None = None) -> None:
     """Show a user error as one line (its user-supplied parts never read as Markdown); anything else
-    is a bug: logged without its message and shown as the calm message, never as a traceback."""
+    is a bug: logged without its message and shown as the calm message, never as a traceback.
+
+    `labels` names the page's inputs by the option an error is about (e.g. {"size": "Sample size"}),
+    so the message reads like the page, never like the command line.
+    """
     if isinstance(exc, AnnotatorError):
-        st.error(esc(str(exc)))
+        st.error(esc(exc.page_message(labels)))
     else:
         st.error(failure_message(exc))
 
@@ -307,6 +314,14 @@ def plain(text: Any, *, css_class: str = "plain-text") -> None:
     st.html(f"<div class='{css_class}'>{html.escape('' if text is None else str(text))}</div>")
 
 
+def sso_configured() -> bool:
+    """Single sign-on is set up (an [auth] section in .streamlit/secrets.toml)."""
+    try:
+        return bool(st.secrets.get("auth"))
+    except FileNotFoundError:  # no secrets file at all (StreamlitSecretNotFoundError is a FileNotFoundError)
+        return False
+
+
 def thread_html(text: str) -> str:
     """A thread's text, escaped, with each 'user:' turn on its own line."""
     return f"<div class='thread-text'>{html.escape(text)}</div>"
@@ -333,6 +348,9 @@ CSS = """
          background: #fdf0d5; color: #7a4b00; margin-right: 0.4rem; }
 .muted { color: #6b7280; font-size: 0.85rem; }
 kbd { border: 1px solid #cbd5e1; border-bottom-width: 2px; border-radius: 4px; padding: 0 4px; font-size: 0.8rem; }
+.cbtable { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
+.cbtable td { border-bottom: 1px solid #e5e7eb; padding: 0.3rem 0.5rem; vertical-align: top; }
+.cbtable ul { margin: 0.2rem 0 0 1rem; font-style: italic; }
 </style>
 """
 
@@ -341,11 +359,14 @@ def style() -> None:
     st.html(CSS)
 
 
-CATEGORY_KEYS = list("1234567890") + list("QWETYADFGHJKLZXVBM")
+CATEGORY_KEYS = list("1234567890") + list("QWETYADFGHJKLXVBM")
 
 
 def category_key(position: int) -> str | None:
-    """The keyboard shortcut of the category at `position` (C, R, S, U and N are kept for other uses)."""
+    """The keyboard shortcut of the category at `position`.
+
+    C and R are Streamlit's own keys; S (skip), U (unsure), N (note) and Z (undo) are the widget's.
+    """
     return CATEGORY_KEYS[position] if position < len(CATEGORY_KEYS) else None
 
 
@@ -376,6 +397,27 @@ def category_details(definition: str, examples: list[str], medhelm: tuple[str, s
         st.caption(f"MedHELM: {esc(medhelm[0])} / {esc(medhelm[1])}")
 
 
+def codebook_table(version_id: int, versions: list | None = None) -> None:
+    """The categories of a version (key, name, definition, examples) as one escaped HTML table in an
+    expander, and optionally the list of versions: one element each, cheap for the browser to redraw."""
+    rows = []
+    for i, cat in enumerate(categories(version_id)):
+        examples = "".join(f"<li>{html.escape(ex)}</li>" for ex in cat["examples"])
+        medhelm = " / ".join(x for x in (cat["medhelm_category"], cat["medhelm_subcategory"]) if x)
+        rows.append(f"<tr><td><kbd>{html.escape(category_key(i) or '')}</kbd></td><td><b>{html.escape(cat['name'])}</b>"
+                    f"{f'<div class=muted>MedHELM: {html.escape(medhelm)}</div>' if medhelm else ''}</td>"
+                    f"<td>{html.escape(cat['definition'] or 'No definition.')}"
+                    f"{f'<ul class=muted>{examples}</ul>' if examples else ''}</td></tr>")
+    with st.expander(f"Categories ({len(rows)})"):
+        st.html("<table class='cbtable'>" + "".join(rows) + "</table>")
+    if versions:
+        with st.expander(f"All versions ({len(versions)})"):
+            st.html("<ul class='cbversions'>" + "".join(
+                f"<li><b>{v.version}</b> · {html.escape(v.name)} · {html.escape(v.created_by or '—')} · "
+                f"{v.created_at:%Y-%m-%d %H:%M}{' — ' + html.escape(v.note) if v.note else ''}</li>"
+                for v in reversed(versions)) + "</ul>")
+
+
 def codebook_panel(version_id: int) -> None:
     """Each category with its definition and examples, expandable (names, definitions and examples
     are shown as text, never as Markdown)."""
@@ -383,3 +425,74 @@ def codebook_panel(version_id: int) -> None:
         key = category_key(i)
         with st.expander(f"{key + ' · ' if key else ''}{esc(cat['name'])}"):
             category_details(cat["definition"], cat["examples"], (cat["medhelm_category"], cat["medhelm_subcategory"]))
+
+
+# --- the labeling widget (custom component v2: inline HTML/CSS/JS, no iframe) ---------------------------
+
+STATIC = Path(__file__).resolve().parent / "static"
+PREFETCH_THREADS = 5  # threads sent ahead, so a submit shows the next one at once
+PREFETCH_CHARS = 120_000  # ...unless they are long: at least one, at most this many characters in all
+
+
+@functools.cache
+def _labeling_component() -> Callable[..., Any]:
+    def read(name: str) -> str:
+        return (STATIC / name).read_text(encoding="utf-8")
+
+    return st.components.v2.component("annotator_labeling_widget", html=read("label_widget.html"),
+                                      css=read("label_widget.css"), js=read("label_widget.js"))
+
+
+def _keep_state() -> None:
+    """The widget's state change itself is the event; the page reads it after checking the user."""
+
+
+def widget_outbox(key: str) -> Any:
+    """The widget's outbox as the browser sent it with this run (None before the first action).
+
+    Read from session state before the widget is drawn, so a page can store the actions first and
+    draw the widget with their outcome in the same run.
+    """
+    state = st.session_state.get(key)
+    return state.get("outbox") if isinstance(state, dict) else None
+
+
+def labeling_widget(key: str, data: dict) -> None:
+    """Draw the labeling widget with `data` (see annotator/static/label_widget.js for its shape)."""
+    _labeling_component()(key=key, data=data, on_outbox_change=_keep_state, width="stretch", height="content")
+
+
+def widget_categories(version_id: int) -> list[dict]:
+    """The categories of a codebook version with their keys, definitions and examples, for the widget."""
+    return [{"name": c["name"], "key": category_key(i), "definition": c["definition"], "examples": c["examples"]}
+            for i, c in enumerate(categories(version_id))]
+
+
+def widget_thread(thread, round_id: int, *, mine=None, editing: bool = False, caption: str | None = None,
+                  options: list[str] | None = None) -> dict:
+    """One thread as the widget shows it (its text is set as text in the browser, never as HTML)."""
+    item = {"id": thread.id, "round_id": round_id, "ext": thread.external_id, "text": thread.text,
+            "chars": thread.char_count, "truncated": bool(thread.truncated), "editing": editing,
+            "mine": ({"category": mine.category, "unsure": bool(mine.unsure), "note": mine.note or ""}
+                     if mine is not None else None)}
+    if caption:
+        item["caption"] = caption
+    if options is not None:
+        item["options"] = list(options)
+    return item
+
+
+def prefetch_budget(texts: list[str]) -> int:
+    """How many of these threads (in order) to send ahead: at least one, within PREFETCH_CHARS."""
+    total, n = 0, 0
+    for text in texts[:PREFETCH_THREADS]:
+        total += len(text)
+        if n and total > PREFETCH_CHARS:
+            break
+        n += 1
+    return n
+
+
+def compact_page() -> None:
+    """Less padding above the page, so a work page fits a 1366x768 laptop screen without scrolling."""
+    st.html("<style>.stMainBlockContainer { padding-top: 3.1rem; padding-bottom: 1rem; }</style>")

@@ -2,7 +2,6 @@
 each reviewer against the others (leave-one-out), and how complete the gold standard is."""
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from annotator import ui
 from annotator.errors import AnnotatorError
@@ -66,7 +65,7 @@ st.caption(f"{rep['n_items']} threads · {rep['n_reviewers']} reviewers · {rep[
            f"α 95% CI {fmt(ci[0])} to {fmt(ci[1])}")
 (st.warning if rep["consensus_pending"] else st.info)(ui.esc(rep["resolution"]))
 title = f"Inter-rater agreement: {', '.join(rep['rounds'])}"
-components.html(render_agreement(rep, "html", title=title, resolution=rep["resolution"]), height=900, scrolling=True)
+st.iframe(render_agreement(rep, "html", title=title, resolution=rep["resolution"]), height=900)  # our own escaped report HTML
 dl = st.columns(4)
 for col, f, mime in zip(dl, ["html", "md", "json", "csv"], ["text/html", "text/markdown", "application/json", "text/csv"]):
     data = render_agreement(rep, f, title=title, resolution=rep["resolution"])

@@ -12,6 +12,7 @@ import streamlit as st
 
 from annotator import ui
 from annotator.errors import AnnotatorError
+from annotator.reports.textdiff import diff_table_html
 from annotator.services import refine
 from annotator.services.classify import list_runs, llm_config
 from annotator.services.rounds import list_rounds
@@ -78,11 +79,7 @@ else:
     st.subheader(f"Version {current.version}: {ui.esc(current.name)}")
     if current.note:
         st.caption(ui.esc(current.note))
-    ui.codebook_panel(current.id)
-    with st.expander(f"All versions ({len(versions)})"):
-        for v in reversed(versions):
-            st.markdown(f"**{v.version}** · {ui.esc(v.name)} · {ui.esc(v.created_by) or '—'} · {v.created_at:%Y-%m-%d %H:%M}"
-                        + (f" — {ui.esc(v.note)}" if v.note else ""))
+    ui.codebook_table(current.id, versions)
 
 
 
@@ -210,14 +207,24 @@ def _evidence(name: str) -> None:
 
 
 def edit_section(newest: int) -> None:
-    number = st.selectbox("Version", list(range(newest, 0, -1)), key=f"codebook.edit_version.{newest}",
-                          format_func=lambda v: f"{v} (newest: editable)" if v == newest else f"{v} (read only)")
+    """One category at a time (picked by name, so the choice survives a save), then add/merge/split."""
+    cols = st.columns([1, 2])
+    number = cols[0].selectbox("Version", list(range(newest, 0, -1)), key=f"codebook.edit_version.{newest}",
+                               format_func=lambda v: f"{v} (newest: editable)" if v == newest else f"{v} (read only)")
     editable = number == newest
     with ui.session() as s:
         cats = refine.version_categories(s, number)
+    names = [c.name for c in cats]
+    if st.session_state.get("codebook.edit_category") not in names:
+        st.session_state["codebook.edit_category"] = names[0] if names else None
+    picked = cols[1].selectbox("Category", names, key="codebook.edit_category",
+                               format_func=lambda n: n + ("" if next(c for c in cats if c.name == n).active
+                                                          else " (retired)"))
     for i, c in enumerate(cats):
+        if c.name != picked:
+            continue
         k = f"codebook.v{number}.{i}"
-        with st.expander(f"{ui.esc(c.name)}{'' if c.active else ' (retired)'}"):
+        with st.container(border=True):
             left, right = st.columns([3, 2], gap="large")
             with right:
                 _evidence(c.name)
@@ -273,18 +280,22 @@ def edit_section(newest: int) -> None:
 
 
 def diff_section(newest: int) -> None:
+    """Any two versions, newest against the one before by default (keyed by the newest version, so
+    right after a save it shows what the save changed)."""
     numbers = list(range(newest, 0, -1))
     cols = st.columns(2)
-    a = cols[0].selectbox("From version", numbers, index=min(1, len(numbers) - 1), key="codebook.diff_a")
-    b = cols[1].selectbox("To version", numbers, key="codebook.diff_b")
+    a = cols[0].selectbox("From version", numbers, index=min(1, len(numbers) - 1), key=f"codebook.diff_a.{newest}")
+    b = cols[1].selectbox("To version", numbers, key=f"codebook.diff_b.{newest}")
+    if a == b:
+        st.caption(f"Choose two different versions (both are {a}).")
+        return
     with ui.session() as s:
         rows = refine.diff_versions(s, a, b)
     if rows:
-        st.dataframe(rows, hide_index=True, width="stretch",
-                     column_config={"old": st.column_config.TextColumn(f"v{min(a, b)}", width="large"),
-                                    "new": st.column_config.TextColumn(f"v{max(a, b)}", width="large")})
+        st.caption("Removed words are struck through in red, added words are green.")
+        st.html(diff_table_html(rows, old_label=f"version {min(a, b)}", new_label=f"version {max(a, b)}"))
     else:
-        st.caption("No differences.")
+        st.caption(f"No differences between versions {min(a, b)} and {max(a, b)}.")
 
 
 def candidates_section(newest_id: int) -> None:
@@ -365,21 +376,18 @@ def versions_section() -> None:
         st.image(png)
 
 
+TABS = ["Edit", "Changes", "Candidate examples", "Other review", "Versions compared", "Load / export"]
 if current is not None:
     st.divider()
-    tabs = st.tabs(["Edit", "Changes", "Candidate examples", "Other review", "Versions compared", "Load / export"])
-    with tabs[0]:
-        edit_section(current.version)
-    with tabs[1]:
-        diff_section(current.version)
-    with tabs[2]:
-        candidates_section(current.id)
-    with tabs[3]:
-        other_section()
-    with tabs[4]:
-        versions_section()
-    with tabs[5]:
-        load_and_export(versions)
+    # Stateful tabs: a rerun after an action keeps the user on their tab, and only the open tab runs.
+    tabs = st.tabs(TABS, key="codebook.tab", on_change="rerun")
+    sections = [lambda: edit_section(current.version), lambda: diff_section(current.version),
+                lambda: candidates_section(current.id), other_section, versions_section,
+                lambda: load_and_export(versions)]
+    for tab, section in zip(tabs, sections):
+        if tab.open:
+            with tab:
+                section()
 else:
     st.divider()
     load_and_export(versions)

@@ -17,6 +17,8 @@ if mine:
     for r in mine:
         cols = st.columns([2, 3, 1])
         cols[0].write(f"**{ui.esc(r.name)}**")
+        if r.due_on:
+            cols[0].caption(f"due {r.due_on:%d %b %Y}")
         cols[1].progress(r.done / r.assigned if r.assigned else 0.0, text=f"{r.done} / {r.assigned}")
         if cols[2].button("Label", key=f"home.go.{r.round_id}"):
             st.session_state[ui.K.LABEL_ROUND] = r.name

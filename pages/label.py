@@ -1,6 +1,11 @@
-"""Label threads: one at a time, keyboard first, blind to everyone else's labels and the model."""
+"""Label threads: one at a time, keyboard first, blind to everyone else's labels and the model.
 
-import time
+The thread, the categories, Unsure, the note and Submit are one widget that runs in the browser
+(annotator/static/label_widget.js): a key selects at once, the next threads are sent ahead, and each
+label travels to the server once. This page stores what the widget reports — after the router has
+re-read the signed-in account from the database in this run — and then draws the widget again with
+the reviewer's own queue and progress.
+"""
 
 import streamlit as st
 
@@ -10,6 +15,59 @@ from annotator.services import labeling
 from annotator.ui import K
 
 user = ui.require_user()
+ui.compact_page()
+
+
+def store_actions(user: ui.User) -> None:
+    """The write path: store the widget's new actions in order, with the services' own checks.
+
+    Each action is acknowledged to the widget right after its transaction commits, so an
+    interrupted or repeated run never stores one twice and the widget never drops one.
+    """
+    raw = ui.widget_outbox(K.LABEL_WIDGET)
+    instance = labeling.instance_of(raw)
+    acked: dict = st.session_state.setdefault(K.LABEL_ACKED, {})
+    notices: list = st.session_state.setdefault(K.LABEL_NOTICES, [])
+    for action in labeling.parse_actions(raw):
+        if action.seq <= acked.get(instance, 0):
+            continue
+        notice = None
+        if action.type == "back":
+            st.session_state.pop(K.LABEL_EDIT, None)
+        elif action.type != "decide":
+            with ui.session() as s:
+                outcome = labeling.apply_action(s, action, reviewer_id=user.id, actor=user.username)
+            notice = (outcome.kind, outcome.message)
+            if action.type == "label" and outcome.ok and st.session_state.get(K.LABEL_EDIT) == action.thread_id:
+                st.session_state.pop(K.LABEL_EDIT, None)
+            if action.type == "post_reveal":
+                st.session_state.pop(K.LABEL_REVEAL, None)
+            if outcome.reveal_next:
+                notice = reveal(action, outcome.message) or notice
+        acked[instance] = action.seq
+        if notice:
+            notices.append({"instance": instance, "seq": action.seq, "kind": notice[0], "text": notice[1]})
+    for old in list(acked)[:-8]:  # tabs long gone
+        del acked[old]
+    del notices[:-20]
+
+
+def reveal(action: labeling.Action, saved: str) -> tuple[str, str] | None:
+    """The reveal step after a new blind label: reveal (and lock) the model's label, if it has one."""
+    try:
+        with ui.session() as s:
+            model = labeling.reveal_model_label(s, round_id=action.round_id, thread_id=action.thread_id,
+                                                reviewer_id=user.id, actor=user.username)
+    except AnnotatorError as exc:
+        return "error", f"{saved}; the model's label could not be shown: {exc}"
+    if model is not None:
+        st.session_state[K.LABEL_REVEAL] = {"round_id": action.round_id, "thread_id": action.thread_id,
+                                            "blind": action.category, "model": model}
+    return None
+
+
+store_actions(user)
+
 with ui.session() as s:
     rounds = labeling.rounds_for_reviewer(s, user.id, include_closed=True)
 if not rounds:
@@ -21,154 +79,61 @@ by_name = {r.name: r for r in rounds}
 if st.session_state.get(K.LABEL_ROUND) not in by_name:
     open_rounds = [r for r in rounds if r.status == "open"]
     st.session_state[K.LABEL_ROUND] = (open_rounds or rounds)[0].name
-top = st.columns([3, 2])
-with top[0]:
-    name = st.selectbox("Round", list(by_name), key=K.LABEL_ROUND,
-                        format_func=lambda n: f"{n} ({by_name[n].status})")
+
+
+def _round_option(name: str) -> str:
+    r = by_name[name]
+    due = f" · due {r.due_on:%d %b %Y}" if r.due_on else ""
+    return f"Round {name} ({r.status}){due}"
+
+
+top = st.columns([2, 3], vertical_alignment="center")
+name = top[0].selectbox("Round", list(by_name), key=K.LABEL_ROUND, format_func=_round_option,
+                        label_visibility="collapsed")
 rnd = by_name[name]
-with ui.session() as s:
-    done, assigned = rnd.done, rnd.assigned  # counted with the round list above, after any submit callback
-    edit_id = st.session_state.get(K.LABEL_EDIT)
-    thread_id = edit_id if edit_id else labeling.next_thread_id(s, rnd.round_id, user.id)
-    thread = labeling.get_thread(s, thread_id) if thread_id else None
-    mine = labeling.own_label(s, rnd.round_id, thread_id, user.id) if thread_id else None
-    version_id = labeling.round_version(s, rnd.round_id)
-with top[1]:
-    st.progress(done / assigned if assigned else 0.0, text=f"{done} / {assigned} labeled")
-ui.show_flash()
 closed = rnd.status != "open"
-if closed:
-    st.info("This round is closed: your labels are kept and can no longer change.")
+
+with ui.session() as s:
+    version_id = labeling.round_version(s, rnd.round_id)
+    queue: list[dict] = []
+    if not closed:
+        edit_id = st.session_state.get(K.LABEL_EDIT)
+        ids = labeling.next_thread_ids(s, rnd.round_id, user.id, limit=ui.PREFETCH_THREADS)
+        if edit_id:
+            ids = [edit_id] + [i for i in ids if i != edit_id]
+        threads = labeling.get_threads(s, ids)
+        ids = [i for i in ids if i in threads]
+        for tid in ids[: ui.prefetch_budget([threads[i].text for i in ids])]:
+            mine = labeling.own_label(s, rnd.round_id, tid, user.id) if tid == edit_id else None
+            queue.append(ui.widget_thread(threads[tid], rnd.round_id, mine=mine, editing=mine is not None))
+    pending = st.session_state.get(K.LABEL_REVEAL)
+    revealed = None
+    if pending and pending["round_id"] == rnd.round_id and not closed:
+        thread = labeling.get_thread(s, pending["thread_id"])
+        revealed = {"thread": ui.widget_thread(thread, rnd.round_id), "blind": pending["blind"],
+                    "model": pending["model"]}
+
+top[1].caption("This round is closed: your labels are kept and can no longer change." if closed else
+               "Keys work as soon as the thread shows; press <kbd>?</kbd> for the codebook.",
+               unsafe_allow_html=True)
+ui.labeling_widget(K.LABEL_WIDGET, {
+    "mode": "label",
+    "round": {"id": rnd.round_id, "name": rnd.name, "open": not closed, "reveal": bool(rnd.reveal_enabled)},
+    "categories": ui.widget_categories(version_id),
+    "queue": queue,
+    "progress": {"done": rnd.done, "assigned": rnd.assigned},
+    "reveal": revealed,
+    "acked": st.session_state.get(K.LABEL_ACKED, {}),
+    "notices": st.session_state.get(K.LABEL_NOTICES, []),
+    "message": "This round is closed: your labels are kept and can no longer change." if closed else None,
+    "done_message": "All threads of this round are labeled. Thank you! Backspace or Z takes back your last label; "
+                    "your labels are listed below.",
+})
 
 
-def choose(category: str) -> None:
-    st.session_state[K.LABEL_CHOICE] = category
+def revisit(thread_id: int) -> None:
+    st.session_state[K.LABEL_EDIT] = thread_id
 
-
-def toggle_unsure() -> None:
-    st.session_state[K.LABEL_UNSURE] = not st.session_state.get(K.LABEL_UNSURE, False)
-
-
-def submit(round_id: int, tid: int) -> None:
-    choice = st.session_state.get(K.LABEL_CHOICE)
-    if not choice:
-        ui.flash("Choose a category first (keys shown on the buttons).", "warning")
-        return
-    started = st.session_state.get(K.LABEL_STARTED, {}).get((round_id, tid))
-    seconds = round(time.monotonic() - started, 1) if started else None
-    try:
-        with ui.session() as s2:
-            _, outcome = labeling.submit_label(
-                s2, round_id=round_id, thread_id=tid, reviewer_id=user.id, category=choice,
-                note=st.session_state.get(f"label.note.{round_id}.{tid}", ""),
-                unsure=st.session_state.get(K.LABEL_UNSURE, False), seconds_spent=seconds, actor=user.username)
-    except AnnotatorError as exc:
-        ui.flash(str(exc), "error")
-        return
-    ui.flash({"created": f"Saved: {choice}", "changed": f"Changed to {choice}",
-              "unchanged": "Already saved"}[outcome])
-    for key in (K.LABEL_CHOICE, K.LABEL_UNSURE, K.LABEL_EDIT):
-        st.session_state.pop(key, None)
-    if rnd.reveal_enabled and outcome == "created":
-        st.session_state[K.LABEL_REVEAL] = tid
-
-
-def post_reveal(round_id: int, tid: int, category: str | None) -> None:
-    try:
-        if category is not None:
-            with ui.session() as s2:
-                labeling.record_post_reveal(s2, round_id=round_id, thread_id=tid, reviewer_id=user.id,
-                                            category=category, actor=user.username)
-    except AnnotatorError as exc:
-        ui.flash(str(exc), "error")
-    st.session_state.pop(K.LABEL_REVEAL, None)
-
-
-def skip(round_id: int, tid: int) -> None:
-    try:
-        with ui.session() as s2:
-            labeling.skip_thread(s2, round_id=round_id, thread_id=tid, reviewer_id=user.id, actor=user.username)
-    except AnnotatorError as exc:
-        ui.flash(str(exc), "error")
-        return
-    for key in (K.LABEL_CHOICE, K.LABEL_UNSURE):
-        st.session_state.pop(key, None)
-    ui.flash("Skipped: the thread moved to the end of your queue.", "info")
-
-
-def stop_editing() -> None:
-    for key in (K.LABEL_CHOICE, K.LABEL_UNSURE, K.LABEL_EDIT):
-        st.session_state.pop(key, None)
-
-
-reveal_tid = st.session_state.get(K.LABEL_REVEAL)
-if reveal_tid and rnd.reveal_enabled and not closed:
-    with ui.session() as s:
-        model_label = labeling.reveal_model_label(s, round_id=rnd.round_id, thread_id=reveal_tid, reviewer_id=user.id,
-                                                  actor=user.username)
-        blind = labeling.own_label(s, rnd.round_id, reveal_tid, user.id)
-    if model_label is None:
-        st.session_state.pop(K.LABEL_REVEAL, None)
-    else:
-        st.subheader("Reveal step")
-        st.write(f"Your blind label **{blind.category}** is stored and locked. The model labeled this thread "
-                 f"**{model_label}**. Record your label after seeing it (it may be the same as before).")
-        grid = st.columns(3)
-        for i, cat in enumerate(ui.categories(version_id)):
-            grid[i % 3].button(cat["name"], key=f"label.post.{i}", on_click=post_reveal,
-                               args=(rnd.round_id, reveal_tid, cat["name"]), width="stretch")
-        st.button("Continue without a second label", key="label.post.skip", on_click=post_reveal,
-                  args=(rnd.round_id, reveal_tid, None))
-        st.stop()
-
-if thread is None:
-    st.success("All threads of this round are labeled. Thank you! You can still revisit your labels below.")
-else:
-    started = st.session_state.setdefault(K.LABEL_STARTED, {})
-    started.setdefault((rnd.round_id, thread.id), time.monotonic())
-    if mine is not None and K.LABEL_CHOICE not in st.session_state:
-        st.session_state[K.LABEL_CHOICE] = mine.category
-        st.session_state[K.LABEL_UNSURE] = mine.unsure
-    choice = st.session_state.get(K.LABEL_CHOICE)
-    left, right = st.columns([3, 2], gap="large")
-    with left:
-        badges = f"<span class='badge'>{thread.char_count:,} characters</span>"
-        if thread.truncated:
-            badges += f"<span class='badge'>truncated at {len(thread.text):,} characters</span>"
-        if mine is not None:
-            badges += "<span class='badge'>editing your label</span>"
-        ui.thread_heading(thread.external_id, badges)
-        with st.container(height=520, border=True):
-            ui.show_thread(thread.text)
-    with right:
-        st.markdown("**Category**")
-        cats = ui.categories(version_id)
-        grid = st.columns(2)
-        for i, cat in enumerate(cats):
-            with grid[i % 2]:
-                st.button(cat["name"], key=f"label.cat.{i}", shortcut=ui.category_key(i), on_click=choose,
-                          args=(cat["name"],), type="primary" if choice == cat["name"] else "secondary",
-                          disabled=closed, width="stretch", wrap=True)
-        unsure = st.session_state.get(K.LABEL_UNSURE, False)
-        st.button(("☑" if unsure else "☐") + " Unsure", key="label.unsure_btn", shortcut="U", on_click=toggle_unsure,
-                  disabled=closed)
-        st.text_input("Note (optional)", key=f"label.note.{rnd.round_id}.{thread.id}",
-                      value=mine.note if mine is not None else "", disabled=closed,
-                      placeholder="Why, or what made it hard")
-        actions = st.columns(2)
-        actions[0].button("Submit", key="label.submit", type="primary", shortcut="Ctrl+Enter", on_click=submit,
-                          args=(rnd.round_id, thread.id), disabled=closed or not choice, width="stretch")
-        if mine is None:
-            actions[1].button("Skip", key="label.skip", shortcut="S", on_click=skip, args=(rnd.round_id, thread.id),
-                              disabled=closed, width="stretch")
-        else:
-            actions[1].button("Back to queue", key="label.back", on_click=stop_editing, width="stretch")
-        st.caption(f"Selected: **{choice or '—'}**{' · unsure' if unsure else ''}")
-        st.caption("Keys: <kbd>1</kbd>…<kbd>0</kbd> and the letters shown pick a category · <kbd>U</kbd> unsure · "
-                   "<kbd>Ctrl</kbd>+<kbd>Enter</kbd> submit · <kbd>S</kbd> skip. Keys do nothing while you type a note.",
-                   unsafe_allow_html=True)
-        st.markdown("**Codebook**")
-        ui.codebook_panel(version_id)
 
 with st.expander("My labels in this round"):
     find = st.text_input("Find one of your threads by id", key="label.find", placeholder="e.g. T0001015")
@@ -179,9 +144,9 @@ with st.expander("My labels in this round"):
     elif not find:
         st.caption("Your 20 most recent labels; find older ones by thread id.")
     for lab, ext in own:
-        cols = st.columns([2, 3, 1])
-        cols[0].write(ext)
-        cols[1].write(lab.category + (" · unsure" if lab.unsure else ""))
-        if not closed:
-            cols[2].button("Revisit", key=f"label.revisit.{lab.thread_id}",
-                           on_click=lambda t=lab.thread_id: (stop_editing(), st.session_state.__setitem__(K.LABEL_EDIT, t)))
+        cols = st.columns([2, 3, 4, 1])
+        cols[0].text(ext)
+        cols[1].text(lab.category + (" · unsure" if lab.unsure else ""))
+        cols[2].text(lab.note or "—")
+        if not closed and lab.revealed_model_category is None:
+            cols[3].button("Revisit", key=f"label.revisit.{lab.thread_id}", on_click=revisit, args=(lab.thread_id,))

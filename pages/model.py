@@ -2,7 +2,6 @@
 and compare a run with a round's final labels (out of sample) and with its reviewers as another reviewer."""
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from annotator import ui
 from annotator.config import redact_url
@@ -46,16 +45,16 @@ with tab_run:
                 st.success(f"Run {res.run_id}: {res.n_threads} threads classified locally; the threads it trained on "
                            "carry out-of-fold predictions.")
             else:
-                cfg = svc.llm_config(cfg_settings, model=model, provider=backend)
-                if dry:
+                if dry:  # an estimate sends nothing, so it needs no API key
                     with ui.session() as s:
-                        plan = svc.plan_run(s, backend=backend, model=model, base_url=cfg.base_url,
+                        plan = svc.plan_run(s, backend=backend, model=model, base_url=cfg_settings.llm_base_url,
                                             round_name=round_name, limit=limit or None, create=False,
                                             price_table=cfg_settings.price_table)
                     cost = f"${plan.est_cost_usd:,.2f}" if plan.est_cost_usd is not None else plan.cost_note
                     st.info(f"{plan.n_threads} threads · {plan.n_cached} cached · {len(plan.to_request)} requests · "
                             f"~{plan.est_prompt_tokens:,} prompt tokens · estimated cost {cost}")
                 else:
+                    cfg = svc.llm_config(cfg_settings, model=model, provider=backend)
                     bar = st.progress(0.0, text="classifying")
 
                     def progress(done, total):
@@ -122,7 +121,7 @@ with tab_compare:
             if claim:
                 st.info(ui.esc(claim))
             title = f"Model run {rep['run_id']} ({rep['model']}) against the final labels of {rep['round']}"
-            components.html(render_model_report(rep, "html", title=title), height=900, scrolling=True)
+            st.iframe(render_model_report(rep, "html", title=title), height=900)  # our own escaped report HTML
             dl = st.columns(4)
             for col, f in zip(dl, ["html", "md", "json", "csv"]):
                 col.download_button(f"Download {f.upper()}", render_model_report(rep, f, title=title),

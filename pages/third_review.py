@@ -1,50 +1,80 @@
-"""Third review: an adjudicator decides threads a lead sent them; their decision is final."""
+"""Third review: an adjudicator decides threads a lead sent them; their decision is final.
+
+The same keyboard widget as the label page (annotator/static/label_widget.js): the thread stays in
+view, the categories keep their keys ("1 ·" is the key 1), N types a rationale, Enter records the
+final label, and the next waiting thread is already there. The reviewers' competing categories are
+marked without names or counts. Decisions are stored after the router re-read the signed-in
+account in this run.
+"""
 
 import streamlit as st
 
 from annotator import ui
 from annotator.errors import AnnotatorError
 from annotator.services import adjudication as adj
-from annotator.services.labeling import get_thread
+from annotator.services import labeling
+from annotator.ui import K
 
 user = ui.require_user()
-st.title("Third review")
 if not user.is_adjudicator:
+    st.title("Third review")
     st.error("Not allowed: this page is for adjudicator accounts.")
     st.stop()
-ui.show_flash()
-with ui.session() as s:
-    queue = adj.third_review_queue(s, user.id)
-if not queue:
-    st.success("Nothing is waiting for you.")
-    st.stop()
-st.progress(0.0, text=f"{len(queue)} thread(s) waiting")
-rnd, decision, external_id = queue[0]
-with ui.session() as s:
-    thread = get_thread(s, decision.thread_id)
-    options = adj.anonymous_options(s, rnd.id, decision.thread_id, seed=decision.id)
-left, right = st.columns([3, 2], gap="large")
-with left:
-    st.markdown(f"#### Thread {external_id} · round {rnd.name}")
-    with st.container(height=480, border=True):
-        ui.show_thread(thread.text)
-with right:
-    st.caption("The independent reviewers chose between: " + ", ".join(options) + " (random order).")
-    cats = [c["name"] for c in ui.categories(rnd.codebook_version_id)]
-    with st.form(f"third.{decision.id}", clear_on_submit=True):
-        final = st.radio("Your final label", cats, index=None)
-        rationale = st.text_area("Rationale", height=80)
-        if st.form_submit_button("Record final label", type="primary"):
-            if final is None:
-                ui.flash("Choose a label first.", "warning")
-            else:
+ui.compact_page()
+
+
+def store_decisions(user: ui.User) -> None:
+    """The write path: record the widget's final labels in order, each acknowledged after its commit."""
+    raw = ui.widget_outbox(K.THIRD_WIDGET)
+    instance = labeling.instance_of(raw)
+    acked: dict = st.session_state.setdefault(K.THIRD_ACKED, {})
+    notices: list = st.session_state.setdefault(K.THIRD_NOTICES, [])
+    for action in labeling.parse_actions(raw):
+        if action.seq <= acked.get(instance, 0):
+            continue
+        if action.type == "decide":
+            with ui.session() as s:
                 try:
-                    with ui.session() as s:
-                        adj.third_reviewer_decide(s, round_id=rnd.id, thread_id=decision.thread_id,
-                                                  adjudicator_id=user.id, category=final, rationale=rationale,
-                                                  actor=user.username)
-                    ui.flash(f"Recorded: {final}")
+                    adj.third_reviewer_decide(s, round_id=action.round_id, thread_id=action.thread_id,
+                                              adjudicator_id=user.id, category=action.category,
+                                              rationale=action.note, actor=user.username)
+                    notice = ("ok", f"Recorded: {action.category}")
                 except AnnotatorError as exc:
-                    ui.flash(str(exc), "error")
-            st.rerun()
-    ui.codebook_panel(rnd.codebook_version_id)
+                    s.rollback()
+                    notice = ("error", f"Not recorded: {exc}")
+            notices.append({"instance": instance, "seq": action.seq, "kind": notice[0], "text": notice[1]})
+        acked[instance] = action.seq
+    for old in list(acked)[:-8]:
+        del acked[old]
+    del notices[:-20]
+
+
+store_decisions(user)
+
+with ui.session() as s:
+    waiting = adj.third_review_queue(s, user.id)
+    queue: list[dict] = []
+    version_id = None
+    if waiting:
+        version_id = waiting[0][0].codebook_version_id
+        same = [(r, d) for r, d, _ in waiting if r.codebook_version_id == version_id][: ui.PREFETCH_THREADS]
+        threads = labeling.get_threads(s, [d.thread_id for _, d in same])
+        same = [(r, d) for r, d in same if d.thread_id in threads]
+        for r, d in same[: ui.prefetch_budget([threads[d.thread_id].text for _, d in same])]:
+            options = adj.anonymous_options(s, r.id, d.thread_id, seed=d.id)
+            queue.append(ui.widget_thread(threads[d.thread_id], r.id, options=options,
+                                          caption=f"round {r.name} · the reviewers' choices are marked •"))
+
+ui.labeling_widget(K.THIRD_WIDGET, {
+    "mode": "decide",
+    "round": {"id": waiting[0][0].id if waiting else 0, "name": waiting[0][0].name if waiting else "", "open": True,
+              "reveal": False},
+    "categories": ui.widget_categories(version_id) if version_id else [],
+    "queue": queue,
+    "progress": {"waiting": len(waiting)},
+    "reveal": None,
+    "acked": st.session_state.get(K.THIRD_ACKED, {}),
+    "notices": st.session_state.get(K.THIRD_NOTICES, []),
+    "message": None if waiting else "Nothing is waiting for you.",
+    "done_message": "Nothing else is waiting for you.",
+})

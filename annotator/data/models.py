@@ -10,7 +10,7 @@ import enum
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Date, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -164,6 +164,8 @@ class Round(SQLModel, table=True):
     reveal_enabled: bool = False
     created_by: str = Field(default="", max_length=100)
     created_at: datetime = _ts()
+    due_on: date | None = Field(default=None, sa_type=Date)  # optional, shown to the round's reviewers
+    archived_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # closed and hidden from reviewers
 
 
 class Assignment(SQLModel, table=True):

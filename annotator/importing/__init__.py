@@ -43,13 +43,13 @@ def parse_mapping(spec: str | None, *, fields: tuple[str, ...] = FIELDS) -> dict
         if not part.strip():
             continue
         if "=" not in part:
-            raise InvalidInput(f"--map: '{part.strip()}' is not FIELD=COLUMN (e.g. --map text=prompt,thread_id=id)")
+            raise InvalidInput(f"'{part.strip()}' is not FIELD=COLUMN (e.g. text=prompt,thread_id=id)", option="map")
         key, _, col = (s.strip() for s in part.partition("="))
         if key not in fields:
             hint = " (sender and position need --messages)" if key in MESSAGE_FIELDS else ""
-            raise InvalidInput(f"--map: unknown field '{key}'; fields are {', '.join(fields)}{hint}")
+            raise InvalidInput(f"unknown field '{key}'; fields are {', '.join(fields)}{hint}", option="map")
         if not col:
-            raise InvalidInput(f"--map: field '{key}' has no column name")
+            raise InvalidInput(f"field '{key}' has no column name", option="map")
         mapping[key] = col
     return mapping
 
@@ -225,13 +225,14 @@ def check_columns(name: str, columns: list[str], source: dict[str, str], mapping
                   required: tuple[str, ...]) -> None:
     for req in required:
         if source[req] not in columns:
-            raise InvalidInput(
-                f"{name}: no column '{source[req]}' for {req} (columns found: "
-                f"{', '.join(_printable(c) for c in columns[:12])}); name it with --map {req}=COLUMN"
-            )
+            missing = (f"{name}: no column '{source[req]}' for {req} (columns found: "
+                       f"{', '.join(_printable(c) for c in columns[:12])}); ")
+            raise InvalidInput(missing + f"choose the column that holds the {req}",
+                               cli=missing + f"name it with --map {req}=COLUMN")
     for f, col in mapping.items():
         if col not in columns:
-            raise InvalidInput(f"{name}: --map {f}={col}, but the file has no column '{col}'")
+            raise InvalidInput(f"{name}: {f} is mapped to the column '{col}', but the file has no column '{col}'",
+                               cli=f"{name}: --map {f}={col}, but the file has no column '{col}'")
 
 
 def _not_text(v) -> bool:

@@ -66,7 +66,7 @@ class SenderValues:
                 if key:
                     out[key] = code
         if USER not in out.values():
-            raise InvalidInput("no sender value means user; give at least one (e.g. --user-senders user)")
+            raise InvalidInput("no sender value means user; give at least one (e.g. user)", option="user_senders")
         return out
 
     @staticmethod
@@ -488,8 +488,9 @@ def iter_conversation_threads(path: Path, *, mapping: dict[str, str] | None = No
     mapping = mapping or {}
     unknown = set(mapping) - {"thread_id", "user_id", "role", "department", "created_at"}
     if unknown:
-        raise InvalidInput(f"--map {sorted(unknown)[0]}: conversation files take only thread_id, user_id, role, "
-                           "department and created_at (the messages are read from 'messages' or 'conversations')")
+        raise InvalidInput(f"{sorted(unknown)[0]}: conversation files take only thread_id, user_id, role, "
+                           "department and created_at (the messages are read from 'messages' or 'conversations')",
+                           option="map")
     state.info = state.info or SourceInfo(fmt=fmt)
     state.info.notes.append("conversation file: OpenAI 'messages' / ShareGPT 'conversations'")
     records: list[tuple] = []

@@ -55,6 +55,8 @@ class RoundOverview:
     created_by: str
     created_at: Any
     progress: list[ReviewerProgress]
+    due_on: Any = None
+    archived: bool = False
 
     @property
     def assigned(self) -> int:
@@ -71,7 +73,7 @@ def rounds_overview(session: Session) -> list[RoundOverview]:
     out = [RoundOverview(name=r.name, status=r.status, codebook_version=versions.get(r.codebook_version_id),
                          seed=r.seed, per_thread=r.per_thread, acceptance_rule=r.acceptance_rule,
                          reveal_enabled=r.reveal_enabled, created_by=r.created_by, created_at=r.created_at,
-                         progress=round_progress(session, r.name))
+                         progress=round_progress(session, r.name), due_on=r.due_on, archived=r.archived_at is not None)
            for r in list_rounds(session)]
     return out[::-1]
 
@@ -79,11 +81,12 @@ def rounds_overview(session: Session) -> list[RoundOverview]:
 def overview_frame(rows: list[RoundOverview]) -> pd.DataFrame:
     """The rounds table: one row per round, reviewers' progress as 'name done/assigned'."""
     return pd.DataFrame(
-        [{"round": r.name, "status": r.status, "labels": f"{r.done} / {r.assigned}",
+        [{"round": r.name, "status": r.status + (" (archived)" if r.archived else ""), "labels": f"{r.done} / {r.assigned}",
           "reviewers": ", ".join(f"{p.reviewer} {p.done}/{p.assigned}" for p in r.progress),
           "codebook": r.codebook_version, "K": r.per_thread, "seed": r.seed, "acceptance": r.acceptance_rule,
-          "reveal": r.reveal_enabled, "created by": r.created_by, "created": r.created_at} for r in rows],
-        columns=["round", "status", "labels", "reviewers", "codebook", "K", "seed", "acceptance", "reveal",
+          "reveal": r.reveal_enabled, "due": r.due_on, "created by": r.created_by, "created": r.created_at}
+         for r in rows],
+        columns=["round", "status", "labels", "reviewers", "codebook", "K", "seed", "acceptance", "reveal", "due",
                  "created by", "created"])
 
 
@@ -92,9 +95,16 @@ def export_labels_bytes(session: Session, round_name: str, fmt: str) -> bytes:
     return frame_bytes(labels_frame(session, round_name), fmt)
 
 
-def reviewer_choices(session: Session) -> list[str]:
-    """Usernames of active reviewer accounts, for the new-round form."""
-    return [a.username for a in list_accounts(session, role="reviewer") if a.active]
+def reviewer_choices(session: Session, *, passwordless: bool = False) -> list[str]:
+    """Usernames a lead may pick as a round's reviewers: active reviewer accounts that can sign in.
+
+    Left out: adjudicator accounts (a third reviewer stays independent of the round's reviewers) and
+    accounts without a password — the simulated reviewers a label import creates (the demo's
+    pilot-*), who cannot sign in — unless `passwordless` (single sign-on, where accounts have none).
+    The command line still accepts any username.
+    """
+    return [a.username for a in list_accounts(session, role="reviewer")
+            if a.active and not a.is_adjudicator and (passwordless or a.password_hash)]
 
 
 def codebook_version_numbers(session: Session) -> list[int]:

@@ -54,7 +54,9 @@ def llm_config(settings: Settings, *, model: str | None = None, base_url: str | 
         key = "not-needed"  # local OpenAI-compatible servers (vLLM, Ollama, LM Studio) ignore the key
     if not key:
         env = "AZURE_OPENAI_API_KEY" if provider == "azure" else "OPENAI_API_KEY"
-        raise InvalidInput(f"no API key: set {env} in the environment (or use --base-url for a local server)")
+        raise InvalidInput(f"no API key: set {env} in the server's environment, or set ANNOTATOR_LLM_BASE_URL to a "
+                           "local OpenAI-compatible server",
+                           cli=f"no API key: set {env} in the environment (or use --base-url for a local server)")
     return LLMConfig(provider=provider, model=model or settings.llm_model, base_url=base, api_key=key,
                      azure_endpoint=settings.azure_endpoint, azure_deployment=settings.azure_deployment,
                      api_version=settings.azure_api_version, timeout=settings.llm_timeout,
@@ -587,7 +589,8 @@ def resolve_run(session: Session, run: str | int) -> ModelRun:
     if str(run) == "latest":
         found = session.execute(select(ModelRun).order_by(ModelRun.id.desc()).limit(1)).scalars().first()
         if found is None:
-            raise NotFound("no model runs yet: run 'annotator classify' first")
+            raise NotFound("no model runs yet: classify threads on the Model page first",
+                           cli="no model runs yet: run 'annotator classify' first")
         return found
     try:
         found = session.get(ModelRun, int(run))

@@ -162,7 +162,9 @@ def require_version(session: Session, version: int | None = None) -> CodebookVer
     found = get_version(session, version)
     if found is None:
         if version is None:
-            raise NotFound("no codebook loaded yet: run 'annotator import-codebook sample_data/codebook.yaml'")
+            raise NotFound("no codebook loaded yet: load one on the Codebook page (the default is "
+                           "sample_data/codebook.yaml)",
+                           cli="no codebook loaded yet: run 'annotator import-codebook sample_data/codebook.yaml'")
         raise NotFound(f"codebook version {version} does not exist")
     return found
 

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from annotator.config import SAMPLE_DATA
-from annotator.data.models import Account, Setting, Thread
+from annotator.data.models import Account, CodebookVersion, Round, Setting, Thread
 from annotator.services import accounts, audit
-from annotator.services.codebook import get_version, import_codebook, category_names
-from annotator.services.rounds import create_sampled_round, get_round, import_labels
-from annotator.services.threads import import_threads
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas, numpy and the import/sampling services are imported only when something of the demo is
+# missing (its first start): a restart only renews the demo accounts' passwords, and starts faster.
 
 log = logging.getLogger(__name__)
 DEMO_ACCOUNTS = [
@@ -52,6 +56,9 @@ def simulate_reviewer_labels(truth: pd.Series, categories: list[str], reviewers:
                              accuracy: float = 0.92, unsure_rate: float = 0.03) -> pd.DataFrame:
     """Synthetic labels: each reviewer gives the intended category with probability `accuracy`,
     otherwise a neighbouring category in codebook order (a realistic boundary confusion)."""
+    import numpy as np
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     index = {c: i for i, c in enumerate(categories)}
     rows = []
@@ -71,38 +78,73 @@ def load_demo(engine: Engine, *, password: str | None = None, seed: int = 202404
     with Session(engine) as s:
         has_threads = s.execute(select(Thread.id).limit(1)).first() is not None
     if not has_threads:
+        from annotator.services.threads import import_threads
+
         report = import_threads(engine, sample_threads_file(), actor="demo")
         log.info("demo: %s", report.summary())
-    creds: dict[str, str] = {}
+    creds = {username: password or secrets.token_urlsafe(9) for username, *_ in DEMO_ACCOUNTS}
     with Session(engine, expire_on_commit=False) as s:
-        if get_version(s) is None:
+        if s.execute(select(CodebookVersion.id).limit(1)).first() is None:
+            from annotator.services.codebook import import_codebook
+
             import_codebook(s, SAMPLE_DATA / "codebook.yaml", actor="demo")
-        for username, role, name, adjudicator in DEMO_ACCOUNTS:
-            pw = password or secrets.token_urlsafe(9)
-            creds[username] = pw
+
+        existing = []
+        for username, role, name, adjudicator in DEMO_ACCOUNTS:  # created in this order: stable ids
             if accounts.get_account(s, username) is None:
-                accounts.create_account(s, username=username, role=role, password=pw, display_name=name,
+                accounts.create_account(s, username=username, role=role, password=creds[username], display_name=name,
                                         is_adjudicator=adjudicator, actor="demo")
             else:
-                accounts.update_account(s, username=username, active=True, actor="demo")
-                accounts.set_password(s, username=username, password=pw, actor="demo")
+                existing.append(username)
+
+    def renew(username: str) -> None:
+        # A restart: one session per account, in parallel, since argon2 hashing (~0.5 s each) runs outside the GIL.
+        with Session(engine, expire_on_commit=False) as s2:
+            accounts.update_account(s2, username=username, active=True, actor="demo")
+            accounts.set_password(s2, username=username, password=creds[username], actor="demo")
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(existing), os.cpu_count() or 1))) as pool:
+        list(pool.map(renew, existing))
+    with Session(engine, expire_on_commit=False) as s:
         row = s.get(Setting, _SETTING) or Setting(key=_SETTING)
         row.value = json.dumps([a[0] for a in DEMO_ACCOUNTS])
         s.add(row)
         s.commit()
-        if get_round(s, PILOT_ROUND) is None:
+        if not _has_round(s, PILOT_ROUND):
             _pilot_round(s, seed=seed)
-        if get_round(s, DEMO_ROUND) is None:
+        if not _has_round(s, DEMO_ROUND):
+            from annotator.services.rounds import create_sampled_round
+
             create_sampled_round(s, name=DEMO_ROUND, size=30, reviewers=["reviewer1", "reviewer2", "reviewer3"],
                                  per_thread=3, seed=seed, exclude_sampled=True, actor="demo")
-    from annotator.services.demo_insights import load_demo_insights
+    if not _insights_present(engine):  # a restart skips importing the dashboard and scikit-learn (seconds)
+        from annotator.services.demo_insights import load_demo_insights
 
-    load_demo_insights(engine, seed=seed)
+        load_demo_insights(engine, seed=seed)
     return creds
+
+
+def _insights_present(engine: Engine) -> bool:
+    """The demo's model run over all threads and its alert rule exist (made at the first demo start)."""
+    from annotator.data.models import AlertRule, ModelRun
+
+    with Session(engine) as s:
+        run = s.execute(select(ModelRun.id).where(ModelRun.scope == "all", ModelRun.status == "done").limit(1)).first()
+        rule = s.execute(select(AlertRule.id).where(AlertRule.created_by == "demo").limit(1)).first()
+    return run is not None and rule is not None
+
+
+def _has_round(s: Session, name: str) -> bool:
+    return s.execute(select(Round.id).where(Round.name == name)).first() is not None
 
 
 def _pilot_round(s: Session, *, seed: int) -> None:
     """A fully labeled pilot round (as if imported from the reviewers' spreadsheet), with disagreements."""
+    import pandas as pd
+
+    from annotator.services.codebook import category_names
+    from annotator.services.rounds import create_sampled_round, import_labels
+
     sample = create_sampled_round(s, name=PILOT_ROUND, size=150, reviewers=list(PILOT_REVIEWERS), per_thread=3,
                                   seed=seed + 1, actor="demo")
     ids = s.execute(select(Thread.external_id, Thread.meta)

@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from annotator.data.models import ModelRun, Prediction, Thread, utcnow
-from annotator.llm.local import LocalModel
 from annotator.roles import role_group
 from annotator.services import alerts as alert_service
 from annotator.services import audit
@@ -68,6 +67,8 @@ def plant_spike(engine: Engine, *, run_id: int, seed: int, size: int = SPIKE_SIZ
                                                .distinct().order_by(Thread.department)).all()]
         if week is None or run is None or run.local_model is None:
             return 0
+        from annotator.llm.local import LocalModel  # scikit-learn: imported only when a spike is planted
+
         model = LocalModel.from_bytes(run.local_model)
     rng = np.random.default_rng(seed)
     rows = []
@@ -109,13 +110,17 @@ def load_demo_insights(engine: Engine, *, seed: int = 20240422) -> dict[str, Any
     3. If no week triggers it, plant a spike honestly: ``SPIKE_SIZE`` extra synthetic threads
        (``DEMO-SPIKE-...``, see :func:`plant_spike`) in one week, predicted by the same local run.
 
-    Returns ``{"run_id", "rule", "planted", "triggered": [ISO weeks]}``.
+    Returns ``{"run_id", "rule", "planted", "triggered": [ISO weeks]}`` (``triggered`` None on a restart,
+    when the run and the rule exist already and nothing is evaluated again).
     """
     from annotator.services.classify import classify_local
 
     with Session(engine) as s:
         run_id = default_run_id(s)
         codebook = codebook_frame(s)
+        if run_id is not None and alert_service.get_rule(s, DEMO_RULE) is not None:
+            # A restart: the run, the rule and (if it was needed) the spike are there from the first start.
+            return {"run_id": run_id, "rule": DEMO_RULE, "planted": 0, "triggered": None}
     if run_id is None:
         run_id = classify_local(engine, seed=seed, actor="demo").run_id
     with Session(engine, expire_on_commit=False) as s:

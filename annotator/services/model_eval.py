@@ -45,7 +45,8 @@ def _default_round(session: Session, run: ModelRun, round_name: str | None) -> R
         return require_round(session, round_name)
     if run.scope.startswith("round:"):
         return require_round(session, run.scope.removeprefix("round:"))
-    raise InvalidInput(f"run {run.id} covers all threads: name the round to compare with (--round NAME)")
+    raise InvalidInput(f"run {run.id} covers all threads: choose the round to compare with",
+                       cli=f"run {run.id} covers all threads: name the round to compare with (--round NAME)")
 
 
 def compare_run(session: Session, run_ref: str | int, *, round_name: str | None = None, n_boot: int = 1000,

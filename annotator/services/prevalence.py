@@ -70,8 +70,9 @@ def _stratified_weights(rnd: RoundRef, run_id: int) -> dict[str, float] | None:
     if spec.get("design") != STRATIFIED_DESIGN:
         return None
     if spec.get("run_id") != run_id:
-        raise InvalidInput(f"round '{rnd.name}' was stratified by the predictions of run {spec.get('run_id')}; "
-                           f"estimate prevalence with --run {spec.get('run_id')}")
+        msg = f"round '{rnd.name}' was stratified by the predictions of run {spec.get('run_id')}; "
+        raise InvalidInput(msg + f"estimate prevalence with run {spec.get('run_id')}",
+                           cli=msg + f"estimate prevalence with --run {spec.get('run_id')}")
     return {str(k): float(v) for k, v in (spec.get("weights") or {}).items()}
 
 
@@ -111,8 +112,8 @@ def _srs_frame(rounds: list[RoundRef]) -> int | None:
     frames = {(r.sampling_spec or {}).get("min_user_threads") if (r.sampling_spec or {}).get("frequent_users_only")
               else None for r in rounds}
     if len(frames) > 1:
-        raise InvalidInput("cannot pool rounds drawn from different frames (frequent users only and all threads); "
-                           "choose rounds with --round")
+        msg = "cannot pool rounds drawn from different frames (frequent users only and all threads); choose rounds"
+        raise InvalidInput(msg + " drawn from one frame", cli=msg + " with --round")
     return next(iter(frames), None)
 
 
@@ -138,8 +139,9 @@ def prevalence_for(session: Session, *, run_id: int | str, round_names: list[str
     weights_by_round = {r.id: _stratified_weights(r, run.id) for r in rounds}
     weighted = {r.name for r in rounds if weights_by_round[r.id] is not None}
     if weighted and len(weighted) != len(rounds):
-        raise InvalidInput("cannot pool rounds sampled at random with rounds stratified by prediction "
-                           f"(stratified: {', '.join(sorted(weighted))}); choose rounds with --round")
+        msg = ("cannot pool rounds sampled at random with rounds stratified by prediction "
+               f"(stratified: {', '.join(sorted(weighted))}); choose rounds")
+        raise InvalidInput(msg + " of one kind", cli=msg + " with --round")
     cons.require_complete(allow_pending=allow_pending, what="the prevalence estimate")
     human = cons.latest()
     preds = _predictions_of(session, run.id, sorted(human))

@@ -1,16 +1,19 @@
 """Rounds: draw a seeded sample with K reviewers per thread, import labels from a spreadsheet,
-export labels, close and reopen, progress per reviewer."""
+export labels, close and reopen, progress per reviewer; and managing a round once it exists:
+delete one that has no labels, archive a closed one, set a due date, move unlabeled work from one
+reviewer to others (replace a reviewer, or rebalance)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlmodel import Session
 
-from annotator.data.models import Account, Assignment, Label, Round, RoundStatus, Thread, utcnow
+from annotator.data.models import Account, Assignment, Decision, Label, Round, RoundStatus, Thread, utcnow
 from annotator.errors import Conflict, InvalidInput, NotFound, RowErrors
 from annotator.sampling import assign_reviewers, draw_sample
 from annotator.services import audit
@@ -30,8 +33,9 @@ def require_round(session: Session, name: str) -> Round:
     found = get_round(session, name)
     if found is None:
         names = [r.name for r in list_rounds(session)]
-        hint = f" (rounds: {', '.join(names[:10])})" if names else " (no rounds yet: create one with 'annotator sample')"
-        raise NotFound(f"no round named '{name}'{hint}")
+        hint = f" (rounds: {', '.join(names[:10])})" if names else " (no rounds yet)"
+        raise NotFound(f"no round named '{name}'{hint}",
+                       cli=None if names else f"no round named '{name}' (no rounds yet: create one with 'annotator sample')")
     return found
 
 
@@ -55,16 +59,17 @@ def check_new_round(session: Session, *, name: str, reviewers: list[str], size: 
     """Validate a new round's name, reviewers, size and K; returns the cleaned name and reviewers."""
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("--round: a round needs a name")
+        raise InvalidInput("a round needs a name", option="round")
     if get_round(session, name):
         raise Conflict(f"round '{name}' already exists; choose another name")
     reviewers = [r.strip() for r in reviewers if r.strip()]
     if len(set(reviewers)) != len(reviewers):
-        raise InvalidInput("--reviewers: a reviewer is listed twice")
+        raise InvalidInput("a reviewer is listed twice", option="reviewers")
     if size < 1:
-        raise InvalidInput("--size must be at least 1")
+        raise InvalidInput("the sample size must be at least 1", option="size")
     if not 1 <= per_thread <= len(reviewers):
-        raise InvalidInput(f"--per-thread must be between 1 and the number of reviewers ({len(reviewers)})")
+        raise InvalidInput(f"reviewers per thread must be between 1 and the number of reviewers ({len(reviewers)})",
+                           option="per_thread")
     return name, reviewers
 
 
@@ -99,7 +104,8 @@ def create_sampled_round(
     """
     name, reviewers = check_new_round(session, name=name, reviewers=reviewers, size=size, per_thread=per_thread)
     if stratify and stratify not in STRATIFY_COLUMNS:
-        raise InvalidInput(f"--stratify: unknown column '{stratify}'; use one of {', '.join(STRATIFY_COLUMNS)}")
+        raise InvalidInput(f"unknown column '{stratify}' to stratify by; use one of {', '.join(STRATIFY_COLUMNS)}",
+                           option="stratify")
     if acceptance_rule not in ACCEPTANCE_RULES:
         raise InvalidInput(f"acceptance rule must be one of {', '.join(ACCEPTANCE_RULES)}")
     version = require_version(session, codebook_version)
@@ -116,6 +122,9 @@ def create_sampled_round(
     candidates = pd.DataFrame(session.execute(stmt).all(), columns=["id"] + ([stratify] if stratify else []))
     if candidates.empty:
         raise InvalidInput("no threads match the sampling criteria: import threads first or relax the filters")
+    if size > len(candidates):
+        raise InvalidInput(f"asked for {size:,} threads, but only {len(candidates):,} match the sampling criteria; "
+                           f"ask for {len(candidates):,} or fewer, or relax the filters", option="size")
     picked = draw_sample(candidates, size, seed=seed, stratify=stratify)
     pairs = assign_reviewers(picked, reviewers, per_thread, seed=seed)
 
@@ -128,15 +137,177 @@ def create_sampled_round(
 
 
 def set_round_status(session: Session, *, name: str, status: str, actor: str) -> Round:
+    """Close or reopen a round (reopening an archived round also brings it back from the archive)."""
     if status not in (RoundStatus.open.value, RoundStatus.closed.value):
         raise InvalidInput("status must be open or closed")
     rnd = require_round(session, name)
     if rnd.status != status:
+        unarchived = status == RoundStatus.open.value and rnd.archived_at is not None
         rnd.status = status
+        if unarchived:
+            rnd.archived_at = None
         session.add(rnd)
-        audit.record(session, actor=actor, action=f"round_{status}", entity="round", entity_id=name)
+        audit.record(session, actor=actor, action=f"round_{status}", entity="round", entity_id=name,
+                     detail={"unarchived": True} if unarchived else None)
         session.commit()
     return rnd
+
+
+# --- managing a round -------------------------------------------------------------------------------
+
+def count_round_labels(session: Session, round_id: int) -> int:
+    return int(session.execute(select(func.count()).select_from(Label).where(Label.round_id == round_id)).scalar_one())
+
+
+def delete_round(session: Session, *, name: str, actor: str) -> int:
+    """Delete a round that has no labels yet (e.g. drawn with the wrong size), with its assignments.
+
+    Returns the number of assignments removed. A round with labels or decisions is kept: close and
+    archive it instead. Audited with the round's sampling specification and seed.
+    """
+    rnd = require_round(session, name)
+    n_labels = count_round_labels(session, rnd.id)
+    if n_labels:
+        raise Conflict(f"round '{name}' has {n_labels:,} label(s) and cannot be deleted; close and archive it instead")
+    if session.execute(select(Decision.id).where(Decision.round_id == rnd.id).limit(1)).first() is not None:
+        raise Conflict(f"round '{name}' has decisions and cannot be deleted; close and archive it instead")
+    n = session.execute(delete(Assignment).where(Assignment.round_id == rnd.id)).rowcount or 0
+    audit.record(session, actor=actor, action="round_deleted", entity="round", entity_id=name,
+                 detail={"assignments": int(n), "seed": rnd.seed, "sampling_spec": rnd.sampling_spec})
+    session.delete(rnd)
+    session.commit()
+    return int(n)
+
+
+def archive_round(session: Session, *, name: str, actor: str, archived: bool = True) -> Round:
+    """Archive a closed round (hidden from reviewers' lists; reports and exports keep it), or restore it."""
+    rnd = require_round(session, name)
+    if archived and rnd.status != RoundStatus.closed.value:
+        raise Conflict(f"round '{name}' is open: close it before archiving it")
+    if (rnd.archived_at is not None) == archived:
+        return rnd
+    rnd.archived_at = utcnow() if archived else None
+    session.add(rnd)
+    audit.record(session, actor=actor, action="round_archived" if archived else "round_unarchived", entity="round",
+                 entity_id=name)
+    session.commit()
+    return rnd
+
+
+def set_due_date(session: Session, *, name: str, due_on: date | None, actor: str) -> Round:
+    """Set (or with None clear) the date by which a round's labels are due; reviewers see it."""
+    rnd = require_round(session, name)
+    if due_on is not None and not isinstance(due_on, date):
+        raise InvalidInput("the due date must be a date (YYYY-MM-DD)", option="due")
+    if rnd.due_on != due_on:
+        rnd.due_on = due_on
+        session.add(rnd)
+        audit.record(session, actor=actor, action="round_due_date", entity="round", entity_id=name,
+                     detail={"due_on": due_on.isoformat() if due_on else None})
+        session.commit()
+    return rnd
+
+
+@dataclass
+class Reassignment:
+    moved: dict[str, int] = field(default_factory=dict)  # target reviewer -> threads moved to them
+    kept: int = 0  # unlabeled threads that stayed: every target already had them
+
+    @property
+    def n_moved(self) -> int:
+        return sum(self.moved.values())
+
+
+def plan_reassignment(threads: list[int], loads: dict[str, int], already: dict[str, set[int]],
+                      targets: list[str]) -> tuple[list[tuple[int, str]], list[int]]:
+    """Give each thread (in order) to the eligible target with the fewest unlabeled threads so far.
+
+    A target is eligible when it does not already have the thread in the round (a reviewer never
+    labels a thread twice); ties go to the target listed first. Returns (thread, target) pairs and
+    the threads no target could take. Pure and deterministic.
+    """
+    loads = dict(loads)
+    pairs, left = [], []
+    for tid in threads:
+        eligible = [t for t in targets if tid not in already.get(t, set())]
+        if not eligible:
+            left.append(tid)
+            continue
+        best = min(eligible, key=lambda t: (loads.get(t, 0), targets.index(t)))
+        pairs.append((tid, best))
+        loads[best] = loads.get(best, 0) + 1
+        already.setdefault(best, set()).add(tid)
+    return pairs, left
+
+
+def reassign_unlabeled(session: Session, *, name: str, from_reviewer: str, to_reviewers: list[str],
+                       count: int | None = None, actor: str) -> Reassignment:
+    """Move a reviewer's unlabeled threads in an open round to other reviewers, balanced.
+
+    Without `count` every unlabeled thread moves (replacing the reviewer: their labels stay theirs);
+    with it, that many from the end of their queue (what they would reach last). Each thread goes
+    to the target with the fewest unlabeled threads in the round who does not already have it, and
+    joins the end of that reviewer's queue. Targets must be active accounts. One transaction, audited.
+    """
+    rnd = require_round(session, name)
+    if rnd.status != RoundStatus.open.value:
+        raise Conflict(f"round '{name}' is closed: reopen it before moving work")
+    targets = [t.strip() for t in to_reviewers if t and t.strip()]
+    if not targets:
+        raise InvalidInput("choose at least one reviewer to take the threads", option="to")
+    if len(set(targets)) != len(targets):
+        raise InvalidInput("a reviewer is listed twice", option="to")
+    if from_reviewer in targets:
+        raise InvalidInput(f"'{from_reviewer}' cannot take their own threads", option="to")
+    if count is not None and count < 1:
+        raise InvalidInput("the number of threads to move must be at least 1", option="count")
+    accounts = {a.username: a for a in session.execute(
+        select(Account).where(Account.username.in_([from_reviewer, *targets]))).scalars()}
+    if from_reviewer not in accounts:
+        raise NotFound(f"no account '{from_reviewer}'")
+    for t in targets:
+        if t not in accounts:
+            raise NotFound(f"no account '{t}'")
+        if not accounts[t].active:
+            raise InvalidInput(f"account '{t}' is not active", option="to")
+    source = accounts[from_reviewer].id
+    labeled = select(Label.thread_id).where(Label.round_id == rnd.id, Label.reviewer_id == source)
+    open_rows = session.execute(
+        select(Assignment.thread_id).where(Assignment.round_id == rnd.id, Assignment.reviewer_id == source,
+                                           Assignment.thread_id.not_in(labeled))
+        .order_by(Assignment.position)).scalars().all()
+    if not open_rows:
+        raise Conflict(f"'{from_reviewer}' has no unlabeled threads in round '{name}'")
+    threads = list(open_rows) if count is None else list(open_rows)[-count:]
+    target_ids = {t: accounts[t].id for t in targets}
+    already: dict[str, set[int]] = {t: set() for t in targets}
+    by_id = {v: k for k, v in target_ids.items()}
+    for tid, rid in session.execute(select(Assignment.thread_id, Assignment.reviewer_id).where(
+            Assignment.round_id == rnd.id, Assignment.reviewer_id.in_(target_ids.values()))).all():
+        already[by_id[rid]].add(tid)
+    done = dict(session.execute(select(Label.reviewer_id, func.count()).where(
+        Label.round_id == rnd.id, Label.reviewer_id.in_(target_ids.values())).group_by(Label.reviewer_id)).all())
+    loads = {t: len(already[t]) - int(done.get(target_ids[t], 0)) for t in targets}
+    pairs, left = plan_reassignment(threads, loads, already, targets)
+    next_pos = dict(session.execute(select(Assignment.reviewer_id, func.max(Assignment.position) + 1).where(
+        Assignment.round_id == rnd.id, Assignment.reviewer_id.in_(target_ids.values()))
+        .group_by(Assignment.reviewer_id)).all())
+    result = Reassignment(kept=len(left))
+    for tid, target in pairs:
+        rid = target_ids[target]
+        pos = int(next_pos.get(rid) or 0)
+        next_pos[rid] = pos + 1
+        session.execute(update(Assignment).where(
+            Assignment.round_id == rnd.id, Assignment.thread_id == tid, Assignment.reviewer_id == source)
+            .values(reviewer_id=rid, position=pos))
+        result.moved[target] = result.moved.get(target, 0) + 1
+    if not pairs:
+        raise Conflict(f"every reviewer chosen already has these threads in round '{name}'; choose someone else")
+    audit.record(session, actor=actor, action="assignments_reassigned", entity="round", entity_id=name,
+                 detail={"from": from_reviewer, "to": result.moved, "kept": result.kept,
+                         "all_unlabeled": count is None})
+    session.commit()
+    return result
 
 
 def set_round_options(session: Session, *, name: str, actor: str, acceptance_rule: str | None = None,

@@ -97,5 +97,6 @@ def test_bad_json_and_missing_files_are_clear_errors(session, tmp_path):
 
 
 def test_export_without_a_codebook_says_how_to_load_one(session):
-    with pytest.raises(NotFound, match="import-codebook"):
+    with pytest.raises(NotFound, match="load one on the Codebook page") as caught:  # the page's words
         export_codebook(session)
+    assert "annotator import-codebook" in caught.value.cli_message()  # the command line's

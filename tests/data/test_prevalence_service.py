@@ -123,7 +123,7 @@ def test_pooling_random_and_stratified_rounds_is_refused(session, tmp_path):
     with pytest.raises(Conflict):
         p.create_stratified_round(session, name="strat", run_id=run_id, size=10, reviewers=["ann"], per_thread=1,
                                   seed=1, actor="test")
-    with pytest.raises(InvalidInput, match="per-thread"):
+    with pytest.raises(InvalidInput, match="per thread"):
         p.create_stratified_round(session, name="x", run_id=run_id, size=10, reviewers=["ann"], per_thread=2,
                                   seed=1, actor="test")
 

@@ -58,7 +58,7 @@ def test_frequent_users_only_keeps_users_with_at_least_six_threads(session):
     make_codebook(session)
     users = ["five"] * 5 + ["six"] * 6 + ["seven"] * 7 + [None] * 3
     make_threads(session, len(users), seed=1, user_id=users)
-    res = create_sampled_round(session, name="f", size=100, reviewers=REVIEWERS, per_thread=1, seed=1,
+    res = create_sampled_round(session, name="f", size=13, reviewers=REVIEWERS, per_thread=1, seed=1,
                                frequent_users_only=True)
     sampled = session.execute(select(Thread.user_id).join(Assignment, Assignment.thread_id == Thread.id)
                               .where(Assignment.round_id == res.round.id)).scalars().all()
@@ -68,7 +68,7 @@ def test_frequent_users_only_keeps_users_with_at_least_six_threads(session):
 def test_exclude_sampled_skips_threads_already_in_a_round(session):
     first = make_round(session, name="first", size=5, reviewers=REVIEWERS, per_thread=1, seed=1)
     make_threads(session, 5, seed=2)
-    second = create_sampled_round(session, name="second", size=100, reviewers=REVIEWERS, per_thread=1, seed=1,
+    second = create_sampled_round(session, name="second", size=5, reviewers=REVIEWERS, per_thread=1, seed=1,
                                   exclude_sampled=True)
     firsts = {t for t, _ in pairs(session, first.round.id)}
     seconds = {t for t, _ in pairs(session, second.round.id)}
@@ -76,9 +76,10 @@ def test_exclude_sampled_skips_threads_already_in_a_round(session):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"per_thread": 5}, InvalidInput, r"--per-thread must be between 1 and the number of reviewers \(4\)"),
+    ({"per_thread": 5}, InvalidInput, r"^reviewers per thread must be between 1 and the number of reviewers \(4\)$"),
     ({"reviewers": ["ana", "ana"], "per_thread": 1}, InvalidInput, "listed twice"),
-    ({"size": 0}, InvalidInput, "--size must be at least 1"),
+    ({"size": 0}, InvalidInput, "^the sample size must be at least 1$"),
+    ({"size": 100_000}, InvalidInput, "^asked for 100,000 threads, but only 4 match the sampling criteria"),
     ({"stratify": "user_id"}, InvalidInput, "unknown column 'user_id'"),
     ({"name": "taken"}, Conflict, "round 'taken' already exists"),
 ])

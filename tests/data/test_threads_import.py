@@ -47,8 +47,10 @@ def test_map_reads_differently_named_columns(engine, tmp_path):
 
 def test_map_to_a_missing_column_is_one_clear_error(engine, tmp_path):
     path = write_threads_file(tmp_path / "t.csv", thread_frame(2, seed=1))
-    with pytest.raises(InvalidInput, match="--map department=dept, but the file has no column 'dept'"):
+    with pytest.raises(InvalidInput, match="department is mapped to the column 'dept', but the file has no column 'dept'") \
+            as caught:
         import_threads(engine, path, mapping={"department": "dept"})
+    assert caught.value.cli_message() == "t.csv: --map department=dept, but the file has no column 'dept'"
     assert count_rows(engine, Thread) == 0
 
 

@@ -129,3 +129,12 @@ def browser_page(chromium) -> Iterator:
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
+
+
+@pytest.fixture
+def laptop_page(chromium) -> Iterator:
+    """A Playwright page the size of a 1366x768 laptop screen."""
+    context = chromium.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page

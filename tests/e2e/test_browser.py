@@ -1,5 +1,6 @@
 """The reviewer journey in a real browser against the real demo server: sign in, label three threads
-with the keyboard only, reload, sign out; a second reviewer sees none of it."""
+with the keyboard only (the label widget, see annotator/static/label_widget.js), reload, sign out; a second
+reviewer sees none of it."""
 
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ def _idle(page) -> None:
 
 
 def _progress(page) -> str:
-    """The label page's own progress text, e.g. '2 / 30 labeled'."""
-    bar = page.get_by_test_id("stProgress").filter(has_text=re.compile(r"labeled$"))
-    return bar.inner_text().strip()
+    """The label widget's own progress text, e.g. '2 / 30 labeled'."""
+    return page.locator(".lw-progress").inner_text().strip()
 
 
 def _wait_progress(page, text: str) -> None:
-    page.get_by_test_id("stProgress").filter(has_text=re.compile(rf"^\s*{re.escape(text)}\s*$")).wait_for()
+    """Wait until the widget shows this progress and every label it sent is acknowledged."""
+    page.locator(".lw-progress", has_text=re.compile(rf"^{re.escape(text)}$")).wait_for()
+    page.locator('.lw[data-pending="0"]').wait_for()
     _idle(page)
 
 
@@ -53,17 +55,15 @@ def test_reviewer_journey_keyboard_only_and_blind(server, browser_page, tmp_path
     _sign_in(page, server.url, "reviewer1", server.password)
 
     _open(page, "Label")
-    page.get_by_text(re.compile(r"^Thread ")).first.wait_for()
+    page.locator('.lw[data-view="thread"]').wait_for()
     _wait_progress(page, "0 / 30 labeled")
-    page.get_by_role("heading", level=4).first.click()  # focus the page, not a text input
     for n in range(1, 4):
-        before = page.get_by_role("heading", level=4).first.inner_text()
-        page.keyboard.press("1")  # the first category
-        page.get_by_text(re.compile(r"^Selected: [^—]")).wait_for()
-        _idle(page)
+        before = page.locator(".lw").get_attribute("data-thread")
+        page.keyboard.press("1")  # the first category, selected in the browser
+        assert page.locator('.lw-cat[data-key="1"]').get_attribute("aria-pressed") == "true"
         page.keyboard.press("Control+Enter")
         _wait_progress(page, f"{n} / 30 labeled")
-        assert page.get_by_role("heading", level=4).first.inner_text() != before  # the next thread is shown
+        assert page.locator(".lw").get_attribute("data-thread") != before  # the next thread is shown
     assert _progress(page) == "3 / 30 labeled"
 
     page.reload()  # the signed session cookie keeps us signed in
@@ -87,7 +87,6 @@ def test_reviewer_journey_keyboard_only_and_blind(server, browser_page, tmp_path
     text = page.locator("body").inner_text()
     for hint in ("reviewer1", "Ada Reviewer", "Saved:"):
         assert hint not in text and hint not in home
-    page.get_by_role("heading", level=4).first.scroll_into_view_if_needed()
     shot = tmp_path / "reviewer2-label.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot: {shot}")

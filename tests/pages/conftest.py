@@ -199,3 +199,33 @@ def click(at: AppTest, key: str) -> AppTest:
 def submit_form(at: AppTest, label: str) -> AppTest:
     """Click the form submit button with this label and run."""
     return next(b for b in at.button if b.label == label).click().run()
+
+
+# --- the labeling widget (a custom component: AppTest cannot run its JavaScript) -------------------------
+
+WIDGET = "annotator_labeling_widget"
+
+
+def widget_data(at: AppTest) -> dict | None:
+    """The data the page sent to the labeling widget in its last run (None when it drew no widget)."""
+    import json
+
+    for node in at._tree:
+        proto = getattr(node, "proto", None)
+        if getattr(node, "type", None) == "bidi_component" and proto.component_name == WIDGET:
+            kind = proto.WhichOneof("data")
+            return json.loads(proto.json if kind == "json" else proto.mixed.json)
+    return None
+
+
+def widget_thread(at: AppTest) -> str | None:
+    """The external id of the thread the widget shows first (None when its queue is empty)."""
+    data = widget_data(at)
+    return data["queue"][0]["ext"] if data and data["queue"] else None
+
+
+def send_actions(at: AppTest, key: str, items: list[dict], *, instance: str = "tab-1") -> AppTest:
+    """Do what the widget's JavaScript does: set its state value 'outbox' (every action not yet
+    acknowledged, with increasing sequence numbers), which reruns the page."""
+    at.session_state[key] = {"outbox": {"instance": instance, "items": items}}
+    return at.run()

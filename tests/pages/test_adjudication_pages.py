@@ -9,7 +9,7 @@ from annotator.data.models import Account, AuditEvent, Decision, Round, Thread
 from annotator.services import adjudication as adj
 from annotator.services.consensus import read_consensus
 from annotator.services.labeling import submit_label
-from tests.pages.conftest import main_elements, make_user, open_page, page_text, submit_form
+from tests.pages.conftest import main_elements, make_user, open_page, page_text, send_actions, submit_form, widget_data
 
 # Labels by thread position (external ids sorted): rev1, rev2, rev3.
 PLAN = [
@@ -115,22 +115,24 @@ def test_lead_sends_to_the_third_reviewer_who_decides_blind(app, world, labeled,
     third = open_page(app(labeled["judge"]), "third_review.py")
     assert not third.exception, third.exception
     text = page_text(third)
-    assert f"Thread {ext[2]} · round r1" in text
-    [caption] = [c.value for c in third.caption if c.value.startswith("The independent reviewers chose between")]
-    assert sorted(caption.split(": ", 1)[1].removesuffix(" (random order).").split(", ")) == [
-        "Coding", "Other", "Research"]
+    data = widget_data(third)
+    assert data["mode"] == "decide" and data["progress"] == {"waiting": 1}
+    [item] = data["queue"]
+    assert (item["ext"], item["caption"]) == (ext[2], "round r1 · the reviewers' choices are marked •")
+    assert sorted(item["options"]) == ["Coding", "Other", "Research"]  # the competing categories, shuffled
+    assert [c["key"] for c in data["categories"]][:3] == ["1", "2", "3"]  # the keys the buttons show
     assert not any(name in text for name in REVIEWERS)  # no reviewer names, no counts
-    assert "Display rev" not in text
-    [radio] = third.radio
-    assert radio.value is None
-    radio.set_value("Other")
-    third.text_area[0].input("Not a research question.")
-    third = submit_form(third, "Record final label")
+    assert "Display rev" not in text and item["mine"] is None
+    third = send_actions(third, "third.widget", [{"seq": 1, "type": "decide", "round_id": item["round_id"],
+                                                  "thread_id": item["id"], "category": "Other",
+                                                  "note": "Not a research question."}])
     assert not third.exception, third.exception
-    assert "Recorded: Other" in [s.value for s in third.success]
-    assert "Nothing is waiting for you." in [s.value for s in third.success]
+    data = widget_data(third)
+    assert data["notices"][-1]["text"] == "Recorded: Other"
+    assert data["queue"] == [] and data["message"] == "Nothing is waiting for you."
     d = decision(db, rid, tid[ext[2]])
     assert (d.status, d.category, d.provenance, d.decided_by) == ("resolved", "Other", "third_reviewer", "judge")
+    assert d.rationale == "Not a research question."
     assert [e.actor for e in audit(db, "third_reviewer_decision")] == ["judge"]
     row = read_consensus(db, ["r1"]).frame().set_index("thread_id").loc[ext[2]]
     assert (row["category"], row["method"], row["status"]) == ("Other", "third_reviewer", "decided")

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from annotator.data.models import Assignment, Decision, Label, ModelRun, Prediction, Round
 from annotator.services.codebook import category_names
 from tests.factories import make_round
-from tests.pages.conftest import app_pages, click, make_user, open_page, page_text
+from tests.pages.conftest import app_pages, click, make_user, open_page, page_text, send_actions, widget_data
 
 OTHERS = ("zq-other-alpha", "zq-other-beta")
 SECRETS = ("SECRET-NOTE", "MODEL-RATIONALE-SECRET", "MODEL-RAW-SECRET", "DECISION-RATIONALE-SECRET",
@@ -83,9 +83,14 @@ def test_no_page_a_reviewer_can_reach_shows_others_or_the_model(app, blind_world
 def test_labeling_and_revisiting_stays_blind(app, db, blind_world):
     reviewer, rnd, others_done = blind_world
     at = open_page(app(reviewer), "label.py")
+    sent = []
     for n in range(1, 4):
-        at = click(click(at, "label.cat.0"), "label.submit")
+        item = widget_data(at)["queue"][0]
+        sent.append({"seq": n, "type": "label", "round_id": item["round_id"], "thread_id": item["id"],
+                     "category": widget_data(at)["categories"][0]["name"]})
+        at = send_actions(at, "label.widget", sent)
         _assert_blind(at, done=n, assigned=6, others_done=others_done)
+        assert widget_data(at)["progress"] == {"done": n, "assigned": 6}
     tid = db.execute(select(Label.thread_id).where(Label.reviewer_id == reviewer.id)).scalars().first()
     at = click(at, f"label.revisit.{tid}")  # editing an own label shows only the own label
     _assert_blind(at, done=3, assigned=6, others_done=others_done)

@@ -25,6 +25,17 @@ def flashed(at) -> list[str]:
     return [e.value for e in at.success] + [e.value for e in at.error]
 
 
+def tab(at, name: str):
+    """Open a tab of the editor (the tabs keep their state; only the open tab runs)."""
+    at.session_state["codebook.tab"] = name
+    return at.run()
+
+
+def edit(at, category: str):
+    """Pick the category the Edit tab shows."""
+    return at.selectbox(key="codebook.edit_category").set_value(category).run()
+
+
 def versions(db) -> list[int]:
     db.expire_all()
     return [v for v in db.execute(select(CodebookVersion.version).order_by(CodebookVersion.version)).scalars()]
@@ -41,17 +52,20 @@ def test_lead_edits_a_definition_then_renames_and_merges(app, world, db):
     assert not at.exception, at.exception
     assert [t.label for t in at.tabs] == ["Edit", "Changes", "Candidate examples", "Other review",
                                          "Versions compared", "Load / export"]
+    at = edit(at, "Research")
     at.text_area(key="codebook.v1.2.definition").set_value("Study design, literature and grants.")
     at.text_input(key="codebook.v1.2.note").set_value("per meeting 3")
-    at = buttons(at, "Save changes")[2].click().run()
+    at = buttons(at, "Save changes")[0].click().run()
     assert "Saved as codebook version 2." in flashed(at)
     v2 = require_version(db)
     research = next(c for c in list_categories(db, v2.id) if c.name == "Research")
     assert research.definition == "Study design, literature and grants."
     assert v2.note == "edit 'Research' (definition): per meeting 3" and v2.created_by == "lead1"
 
+    assert at.selectbox(key="codebook.edit_category").value == "Research"  # still on the category just saved
+    at = edit(at, "Coding")
     at.text_input(key="codebook.v2.3.new_name").set_value("Programming")
-    at = buttons(at, "Rename")[3].click().run()
+    at = buttons(at, "Rename")[0].click().run()
     assert "Saved as codebook version 3." in flashed(at)
     at.multiselect(key="codebook.v3.merge.sources").set_value(["Clinical documentation", "Patient communication"])
     at.text_input(key="codebook.v3.merge.into").set_value("Clinical writing")
@@ -59,11 +73,17 @@ def test_lead_edits_a_definition_then_renames_and_merges(app, world, db):
     assert "Saved as codebook version 4." in flashed(at)
     assert category_names(db, require_version(db).id) == ["Clinical writing", "Research", "Programming", "Other"]
 
-    at.selectbox(key="codebook.diff_a").set_value(1)
-    at = at.selectbox(key="codebook.diff_b").set_value(4).run()
-    table = at.dataframe[0].value
-    assert set(zip(table["category"], table["change"])) >= {("Programming", "renamed"),
-                                                            ("Clinical writing", "merged"), ("Research", "changed")}
+    at = tab(at, "Changes")
+    diff = next(h.proto.body for h in at.get("html") if "cbdiff" in h.proto.body)  # right after the save: 3 -> 4
+    assert "version 3 → version 4" in diff and "<td>Clinical writing</td><td>merged</td>" in diff
+    at.selectbox(key="codebook.diff_a.4").set_value(1)
+    at = at.selectbox(key="codebook.diff_b.4").set_value(4).run()
+    diff = next(h.proto.body for h in at.get("html") if "cbdiff" in h.proto.body)
+    for row in ("<td>Programming</td><td>renamed</td>", "<td>Clinical writing</td><td>merged</td>",
+                "<td>Research</td><td>changed</td><td>definition</td>"):
+        assert row in diff
+    assert "<del>" in diff and "<ins>" in diff and "grants.</ins>" in diff  # word-level marks
+    at = tab(at, "Edit")
     at.text_input(key="codebook.v4.add.name").set_value("programming")
     at = buttons(at, "Add category")[0].click().run()
     assert any(m.startswith("the codebook already has a category 'Programming'") for m in flashed(at))
@@ -72,6 +92,7 @@ def test_lead_edits_a_definition_then_renames_and_merges(app, world, db):
 
 def test_old_versions_are_read_only(app, world, db):
     at = open_page(app(world.lead), PAGE)
+    assert at.selectbox(key="codebook.edit_category").value == "Clinical documentation"  # the first by default
     at.text_input(key="codebook.v1.0.new_name").set_value("Notes")
     at = buttons(at, "Rename")[0].click().run()
     at = at.selectbox(key="codebook.edit_version.2").set_value(1).run()
@@ -88,7 +109,7 @@ def llm_env(monkeypatch):
 
 
 def test_candidates_propose_vote_and_adopt(app, world, db, llm_env):
-    at = open_page(app(world.lead), PAGE)
+    at = tab(open_page(app(world.lead), PAGE), "Candidate examples")
     at = at.selectbox(key="codebook.cand.category").set_value("Coding").run()
     at = at.button(key="codebook.cand.propose").click().run()
     assert "5 new candidate(s) for 'Coding'." in flashed(at)
@@ -98,7 +119,8 @@ def test_candidates_propose_vote_and_adopt(app, world, db, llm_env):
     assert len(vote_keys) == 5
     at = at.button(key=vote_keys[1]).click().run()
     assert "Vote recorded." in flashed(at)
-    assert at.button(key=vote_keys[1]).label == "Unvote"
+    assert at.button(key=vote_keys[1]).label == "Unvote"  # still on the candidates tab after the action
+    assert at.session_state["codebook.tab"] == "Candidate examples" and not buttons(at, "Save changes")
     db.expire_all()
     assert db.execute(select(CandidateVote.voter_id)).scalars().all() == [world.lead.id]
     at = at.button(key="codebook.cand.adopt").click().run()
@@ -110,7 +132,7 @@ def test_candidates_propose_vote_and_adopt(app, world, db, llm_env):
 def test_candidates_without_an_llm_endpoint_say_so(app, world, monkeypatch):
     for var in ("OPENAI_API_KEY", "ANNOTATOR_OPENAI_API_KEY", "ANNOTATOR_LLM_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
-    at = open_page(app(world.lead), PAGE)
+    at = tab(open_page(app(world.lead), PAGE), "Candidate examples")
     at = at.button(key="codebook.cand.propose").click().run()
     assert any("needs an LLM endpoint" in m for m in flashed(at))
 
@@ -120,7 +142,7 @@ def test_other_review_names_groups_and_creates_a_category(app, world, db):
     for tid, rid in db.execute(select(Assignment.thread_id, Assignment.reviewer_id)
                                .where(Assignment.round_id == rnd.id)).all():
         submit_label(db, round_id=rnd.id, thread_id=tid, reviewer_id=rid, category="Other", actor="t")
-    at = open_page(app(world.lead), PAGE)
+    at = tab(open_page(app(world.lead), PAGE), "Other review")
     at = at.radio(key="codebook.other.backend").set_value("local").run()
     at = at.button(key="codebook.other.suggest").click().run()
     assert "round:r1: 6 Other threads, 6 named now, 0 named before, 0 failed." in flashed(at)
@@ -140,7 +162,7 @@ def test_versions_compared_table_and_chart(app, world, db):
                                .where(Assignment.round_id == rnd.id)).all():
         submit_label(db, round_id=rnd.id, thread_id=tid, reviewer_id=rid,
                      category="Coding" if names[rid] != "rev3" or tid % 2 else "Research", actor="t")
-    at = open_page(app(world.lead), PAGE)
+    at = tab(open_page(app(world.lead), PAGE), "Versions compared")
     at = at.button(key="codebook.compare").click().run()
     assert not at.exception, at.exception
     # rev3 disagrees on half the threads and nobody adjudicated: the model column would rest on a biased subset
@@ -178,3 +200,17 @@ def test_reviewer_votes_on_the_candidates_page(world, db, app_db):
     at = at.button(key=ids[0]).click().run()
     db.expire_all()
     assert db.execute(select(CandidateVote)).scalars().all() == []
+
+
+def test_changes_right_after_a_save_show_that_save(app, world, db):
+    """The Changes tab compares the newest version with the one before as soon as a save made it."""
+    at = tab(open_page(app(world.lead), PAGE), "Changes")
+    assert "No differences" not in page_text(at) and "both are 1" in page_text(at)  # one version only
+    at = tab(at, "Edit")
+    at = edit(at, "Research")
+    at.text_area(key="codebook.v1.2.definition").set_value("Threads about <b>clinical</b> research.")
+    at = buttons(at, "Save changes")[0].click().run()
+    at = tab(at, "Changes")
+    assert at.selectbox(key="codebook.diff_a.2").value == 1 and at.selectbox(key="codebook.diff_b.2").value == 2
+    diff = next(h.proto.body for h in at.get("html") if "cbdiff" in h.proto.body)
+    assert "Threads about <ins>&lt;b&gt;clinical&lt;/b&gt; </ins>research." in diff  # escaped, word level

@@ -1,16 +1,23 @@
-"""The label page driven like a reviewer would: category button + submit, skip, resume, revisit,
-closed rounds, double submits."""
+"""The label page with its keyboard widget, driven like the widget's JavaScript drives it: the page sends
+the widget the reviewer's queue, and stores the actions the widget reports (label, skip, undo, back)
+through the labeling services, acknowledging each exactly once.
+
+AppTest cannot run JavaScript; the real-browser journey (tests/e2e) presses the keys."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from annotator.data.models import Assignment, AuditEvent, Label, Round, Thread
 from annotator.services import labeling
+from annotator.services.accounts import sign_out_everywhere
 from annotator.services.codebook import category_names
 from annotator.services.rounds import set_round_status
-from tests.pages.conftest import click, current_thread, open_page
+from tests.factories import make_threads
+from tests.pages.conftest import click, open_page, send_actions, signed_in, widget_data, widget_thread
+
+KEY = "label.widget"
 
 
 @pytest.fixture
@@ -32,119 +39,165 @@ def _queue(db, world) -> list[str]:
                            .order_by(Assignment.position)).scalars())
 
 
-def _progress(at) -> str:
-    return next(p.text for p in at.get("progress") if p.text.endswith("labeled"))
+def _cats(db) -> list[str]:
+    return category_names(db, db.execute(select(Round.codebook_version_id)).scalar_one())
 
 
-def _label(at, category_index: int = 0):
-    return click(click(at, f"label.cat.{category_index}"), "label.submit")
+def _item(at, n: int = 0) -> dict:
+    return widget_data(at)["queue"][n]
 
 
-def test_label_with_category_button_and_submit(page, db, world):
-    cats = category_names(db, db.execute(select(Round.codebook_version_id)).scalar_one())
-    first = current_thread(page)
-    assert first == _queue(db, world)[0]
-    assert _progress(page) == "0 / 6 labeled"
-    at = click(page, "label.cat.1")
-    assert at.button(key="label.cat.1").proto.type == "primary"  # the chosen category is highlighted
-    at = click(at, "label.submit")
+def label(item: dict, seq: int, category: str, **extra) -> dict:
+    return {"seq": seq, "type": "label", "round_id": item["round_id"], "thread_id": item["id"], "category": category,
+            **extra}
+
+
+def test_the_widget_gets_the_queue_ahead_categories_with_keys_and_own_progress(page, db, world):
+    data = widget_data(page)
+    assert data["mode"] == "label" and data["round"]["name"] == world.round_name and data["round"]["open"]
+    assert [t["ext"] for t in data["queue"]] == _queue(db, world)[:5]  # the next five, sent ahead
+    first = db.execute(select(Thread).where(Thread.external_id == data["queue"][0]["ext"])).scalar_one()
+    assert data["queue"][0]["text"] == first.text  # raw text: the widget sets it as text, never as HTML
+    assert [(c["name"], c["key"]) for c in data["categories"]] == list(zip(_cats(db), "1234567890"))
+    assert data["progress"] == {"done": 0, "assigned": 6}
+    assert data["reveal"] is None and data["queue"][0]["mine"] is None
+
+
+def test_a_label_is_stored_with_note_unsure_and_seconds_and_acknowledged(page, db, world):
+    cats = _cats(db)
+    first = _item(page)
+    at = send_actions(page, KEY, [label(first, 1, cats[1], unsure=True, note="hard one", seconds=7.25)])
     assert not at.exception
-    assert [s.value for s in at.success] == [f"Saved: {cats[1]}"]
-    labels = _labels(db, world.reviewer.id)
-    assert [(lab.category, lab.note) for lab in labels] == [(cats[1], "")]
-    assert current_thread(at) == _queue(db, world)[1]
-    assert _progress(at) == "1 / 6 labeled"
-
-
-def test_submit_without_a_category_is_impossible(page):
-    assert page.button(key="label.submit").disabled
-
-
-def test_note_and_unsure_are_stored(page, db, world):
-    tid = current_thread(page)
-    at = click(page, "label.cat.0")
-    key = next(t.key for t in at.text_input if t.key and t.key.startswith("label.note."))
-    at.text_input(key=key).input("hard one")
-    at = click(click(at.run(), "label.unsure_btn"), "label.submit")
     (lab,) = _labels(db, world.reviewer.id)
-    assert (lab.note, lab.unsure) == ("hard one", True)
-    assert db.get(Thread, lab.thread_id).external_id == tid
+    assert (lab.category, lab.unsure, lab.note, lab.seconds_spent) == (cats[1], True, "hard one", 7.2)
+    data = widget_data(at)
+    assert data["acked"] == {"tab-1": 1}
+    assert data["notices"] == [{"instance": "tab-1", "seq": 1, "kind": "ok", "text": f"Saved: {cats[1]} (unsure)"}]
+    assert widget_thread(at) == _queue(db, world)[1] and data["progress"] == {"done": 1, "assigned": 6}
+
+
+def test_an_outbox_sent_again_stores_nothing_twice(page, db, world):
+    """Streamlit may rerun with the same widget state (another widget changed, an interrupted run): the
+    acknowledged actions are skipped. A new tab (another instance) starts its own sequence."""
+    cats = _cats(db)
+    q = widget_data(page)["queue"]
+    items = [label(q[0], 1, cats[0]), label(q[1], 2, cats[2])]
+    at = send_actions(page, KEY, items)
+    at = send_actions(at, KEY, items)
+    at = at.run()
+    assert [x.category for x in _labels(db, world.reviewer.id)] == [cats[0], cats[2]]
+    n = db.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "label_created")).scalar_one()
+    assert n == 2
+    at = send_actions(at, KEY, [label(_item(at), 1, cats[3])], instance="tab-2")
+    assert len(_labels(db, world.reviewer.id)) == 3 and widget_data(at)["acked"] == {"tab-1": 2, "tab-2": 1}
 
 
 def test_skip_moves_the_thread_to_the_end(page, db, world):
-    skipped = current_thread(page)
-    at = click(page, "label.skip")
-    assert current_thread(at) != skipped
-    assert _queue(db, world)[-1] == skipped
-    shown = []
-    for _ in range(5):
-        shown.append(current_thread(at))
-        at = _label(at)
-    assert skipped not in shown
-    assert current_thread(at) == skipped  # reached last
-    at = _label(at)
-    assert current_thread(at) is None and _progress(at) == "6 / 6 labeled"
+    first = _item(page)
+    at = send_actions(page, KEY, [{"seq": 1, "type": "skip", "round_id": first["round_id"], "thread_id": first["id"]}])
+    assert _queue(db, world)[-1] == first["ext"] and widget_thread(at) != first["ext"]
+    assert widget_data(at)["notices"][-1]["text"] == "Skipped: the thread moved to the end of your queue."
+
+
+def test_undo_takes_back_the_last_label_and_shows_its_thread_again(page, db, world):
+    cats = _cats(db)
+    first = _item(page)
+    at = send_actions(page, KEY, [label(first, 1, cats[4]),
+                                  {"seq": 2, "type": "undo", "round_id": first["round_id"], "thread_id": first["id"]}])
+    assert _labels(db, world.reviewer.id) == [] and widget_thread(at) == first["ext"]
+    assert widget_data(at)["notices"][-1]["text"] == f"Undone: your label '{cats[4]}' was taken back."
+    undone = db.execute(select(AuditEvent).where(AuditEvent.action == "label_undone")).scalar_one()
+    assert undone.actor == world.reviewer.username and undone.detail["category"] == cats[4]
 
 
 def test_resume_in_a_new_session_continues_at_the_first_unlabeled(page, app, db, world):
-    _label(_label(page))
-    expected = _queue(db, world)[2]
+    cats = _cats(db)
+    q = widget_data(page)["queue"]
+    send_actions(page, KEY, [label(q[0], 1, cats[0]), label(q[1], 2, cats[0])])
     fresh = open_page(app(world.reviewer), "label.py")
-    assert current_thread(fresh) == expected
-    assert _progress(fresh) == "2 / 6 labeled"
+    assert widget_thread(fresh) == _queue(db, world)[2]
+    assert widget_data(fresh)["progress"] == {"done": 2, "assigned": 6}
 
 
 def test_revisit_and_change_own_label_is_audited(page, db, world):
-    cats = category_names(db, db.execute(select(Round.codebook_version_id)).scalar_one())
-    at = _label(page, 0)
+    cats = _cats(db)
+    first = _item(page)
+    at = send_actions(page, KEY, [label(first, 1, cats[0], note="first")])
+    at = click(at, f"label.revisit.{first['id']}")
+    item = _item(at)
+    assert (item["ext"], item["editing"], item["mine"]) == (first["ext"], True,
+                                                          {"category": cats[0], "unsure": False, "note": "first"})
+    at = send_actions(at, KEY, [label(first, 1, cats[0], note="first"), label(item, 2, cats[2], note="first")])
     (lab,) = _labels(db, world.reviewer.id)
-    at = click(at, f"label.revisit.{lab.thread_id}")
-    assert current_thread(at) == db.get(Thread, lab.thread_id).external_id
-    assert at.button(key="label.cat.0").proto.type == "primary"  # own earlier choice preselected
-    at = _label(at, 2)
-    assert [s.value for s in at.success] == [f"Changed to {cats[2]}"]
-    (lab,) = _labels(db, world.reviewer.id)
-    assert lab.category == cats[2]
+    assert lab.category == cats[2] and widget_data(at)["notices"][-1]["text"] == f"Changed to: {cats[2]}"
+    assert widget_thread(at) != first["ext"]  # back to the queue
     changed = db.execute(select(AuditEvent).where(AuditEvent.action == "label_changed")).scalars().all()
     assert len(changed) == 1 and changed[0].detail["to"] == cats[2] and changed[0].actor == world.reviewer.username
 
 
-def test_closed_round_shows_disabled_controls(page, db, world):
-    set_round_status(db, name=world.round_name, status="closed", actor="test")
-    at = page.run()
-    assert any("closed" in i.value for i in at.info)
-    assert all(b.disabled for b in at.button if b.key and b.key.startswith("label.cat."))
-    assert at.button(key="label.submit").disabled
+def test_back_to_the_queue_without_a_change(page, db, world):
+    cats = _cats(db)
+    first = _item(page)
+    at = click(send_actions(page, KEY, [label(first, 1, cats[0])]), f"label.revisit.{first['id']}")
+    assert _item(at)["editing"]
+    at = send_actions(at, KEY, [label(first, 1, cats[0]),
+                                {"seq": 2, "type": "back", "round_id": first["round_id"], "thread_id": first["id"]}])
+    assert widget_thread(at) == _queue(db, world)[1] and not _item(at)["editing"]
 
 
-def test_round_closed_between_render_and_submit_refuses_the_label(page, db, world):
-    at = click(page, "label.cat.0")
+def test_closed_round_shows_no_thread_and_refuses_a_stale_tab(page, db, world):
+    item = _item(page)
     set_round_status(db, name=world.round_name, status="closed", actor="test")
-    at = click(at, "label.submit")
-    assert [e.value for e in at.error] == [f"round '{world.round_name}' is closed: labels can no longer change"]
+    at = send_actions(page, KEY, [label(item, 1, _cats(db)[0])])
+    data = widget_data(at)
+    assert data["queue"] == [] and not data["round"]["open"] and "closed" in data["message"]
+    assert data["notices"][-1] == {"instance": "tab-1", "seq": 1, "kind": "error",
+                                   "text": f"Not saved: round '{world.round_name}' is closed: labels can no longer change"}
     assert _labels(db, world.reviewer.id) == []
 
 
-def test_closed_round_refuses_a_change_of_an_existing_label(page, db, world):
-    at = _label(page, 0)
-    (lab,) = _labels(db, world.reviewer.id)
-    at = click(at, f"label.revisit.{lab.thread_id}")
-    at = click(at, "label.cat.1")
-    set_round_status(db, name=world.round_name, status="closed", actor="test")
-    at = click(at, "label.submit")
-    assert at.error and "closed" in at.error[0].value
-    assert [x.category for x in _labels(db, world.reviewer.id)] == [lab.category]
+def test_a_thread_of_someone_else_or_a_bad_category_is_refused(page, db, world):
+    rid = db.execute(select(Round.id)).scalar_one()
+    (foreign,) = make_threads(db, 1, seed=99)  # in no round: not assigned to the reviewer
+    at = send_actions(page, KEY, [{"seq": 1, "type": "label", "round_id": rid, "thread_id": foreign.id,
+                                   "category": "Other"},
+                                  label(_item(page), 2, "No such category")])
+    texts = [n["text"] for n in widget_data(at)["notices"]]
+    assert texts == ["Not saved: this thread is not assigned to you in this round",
+                     "Not saved: 'No such category' is not a category of this round's codebook"]
+    assert _labels(db, world.reviewer.id) == []
 
 
-def test_double_submit_keeps_one_label(page, db, world):
-    """A double click sends the submit trigger twice; the second arrives before the browser shows the
-    new, disabled button (emulated by clearing the rendered button's disabled flag)."""
-    at = click(click(page, "label.cat.0"), "label.submit")
-    second = at.button(key="label.submit")
-    assert second.disabled  # what the browser shows once it has caught up
-    second.proto.disabled = False
-    at = second.click().run()
+def test_a_tab_signed_out_elsewhere_cannot_store_a_label(page, db, world):
+    """The page stores actions only after the router re-read the account in this run."""
+    sign_out_everywhere(db, username=world.reviewer.username)
+    at = send_actions(page, KEY, [label(_item(page), 1, _cats(db)[0])])
+    assert not signed_in(at) and _labels(db, world.reviewer.id) == []
+
+
+def test_a_double_submit_keeps_one_label(page, db, world):
+    """Two tabs (or a replayed outbox) submit the same label: the stored label stays one row."""
+    first = _item(page)
+    at = send_actions(page, KEY, [label(first, 1, "Other")])
+    at = send_actions(at, KEY, [label(first, 1, "Other")], instance="tab-2")
     assert len(_labels(db, world.reviewer.id)) == 1
-    assert _progress(at) == "1 / 6 labeled"
+    assert widget_data(at)["notices"][-1]["text"] == "Already saved: Other"
     rid = db.execute(select(Round.id)).scalar_one()
     assert labeling.progress(db, rid, world.reviewer.id) == (1, 6)
+
+
+def test_the_due_date_is_shown_and_an_archived_round_is_gone(app, page, db, world):
+    import datetime as dt
+
+    from annotator.services.rounds import archive_round, set_due_date
+
+    set_due_date(db, name=world.round_name, due_on=dt.date(2026, 12, 24), actor="lead")
+    at = page.run()
+    assert at.selectbox(key="label.round").format_func(world.round_name) == \
+        f"Round {world.round_name} (open) · due 24 Dec 2026"
+    home = open_page(app(world.reviewer), "home.py")
+    assert "due 24 Dec 2026" in [c.value for c in home.caption]
+    set_round_status(db, name=world.round_name, status="closed", actor="lead")
+    archive_round(db, name=world.round_name, actor="lead")
+    at = open_page(app(world.reviewer), "label.py")
+    assert widget_data(at) is None and at.info[0].value.startswith("No rounds are assigned to you yet")

@@ -13,7 +13,8 @@ from annotator.services import labeling
 from annotator.services.classify import classify_llm
 from tests.factories import make_round
 from tests.fake_openai import FakeOpenAI
-from tests.pages.conftest import click, current_thread, main_elements, open_page, page_text, submit_form
+from tests.pages.conftest import (click, current_thread, main_elements, open_page, page_text, send_actions,
+                                  submit_form, widget_data, widget_thread)
 
 RATIONALE = "Deterministic test answer."
 
@@ -170,13 +171,17 @@ def test_a_reviewer_is_not_allowed_on_the_model_pages(app, world, fake, db, app_
 def test_label_page_of_a_round_without_reveal_shows_nothing_of_the_model(app, world, fake, db, app_db):
     run_model(app_db, fake, "Clinical documentation", world.round_name)
     at = open_page(app(world.reviewer), "label.py")
-    for _ in range(3):
-        text = page_text(at)
-        assert RATIONALE not in text and "Reveal step" not in text and "model labeled" not in text
-        at = click(click(at, "label.cat.2"), "label.submit")
+    cats = [c["name"] for c in widget_data(at)["categories"]]
+    sent = []
+    for n in range(1, 4):
+        assert RATIONALE not in page_text(at)
+        item = widget_data(at)["queue"][0]
+        sent.append({"seq": n, "type": "label", "round_id": item["round_id"], "thread_id": item["id"],
+                     "category": cats[2]})
+        at = send_actions(at, "label.widget", sent)
         assert not at.exception, at.exception
-    text = page_text(at)
-    assert RATIONALE not in text and "Reveal step" not in text and "model labeled" not in text
+        assert widget_data(at)["reveal"] is None
+    assert RATIONALE not in page_text(at)
     db.expire_all()
     labels = db.execute(select(Label).where(Label.reviewer_id == world.reviewer.id)).scalars().all()
     assert len(labels) == 3 and all(lab.revealed_model_category is None for lab in labels)
@@ -187,18 +192,33 @@ def test_label_page_reveal_step_shows_the_model_label_and_records_a_second_label
     run_model(app_db, fake, "Coding", "rv")
     at = open_page(app(world.reviewer), "label.py")
     assert at.selectbox[0].value == "rv"
-    shown = current_thread(at)
-    at = click(click(at, "label.cat.2"), "label.submit")  # blind label: the third category (Research)
+    data = widget_data(at)
+    assert data["round"]["reveal"] and data["reveal"] is None and "Coding" not in str(data["queue"])
+    shown = data["queue"][0]
+    sent = [{"seq": 1, "type": "label", "round_id": shown["round_id"], "thread_id": shown["id"],
+             "category": "Research"}]  # the blind label
+    at = send_actions(at, "label.widget", sent)
 
     assert not at.exception, at.exception
-    assert [s.value for s in at.subheader] == ["Reveal step"]
-    assert "The model labeled this thread **Coding**" in page_text(at)
-    at = click(at, "label.post.3")  # the fourth category: Coding
+    reveal = widget_data(at)["reveal"]
+    assert (reveal["blind"], reveal["model"], reveal["thread"]["ext"]) == ("Research", "Coding", shown["ext"])
+    assert reveal["thread"]["text"]  # the thread stays in view during the reveal step
+    sent.append({"seq": 2, "type": "post_reveal", "round_id": shown["round_id"], "thread_id": shown["id"],
+                 "category": "Coding"})
+    at = send_actions(at, "label.widget", sent)
 
     assert not at.exception, at.exception
     db.expire_all()
     rid = db.execute(select(Round.id).where(Round.name == "rv")).scalar_one()
     (lab,) = db.execute(select(Label).where(Label.round_id == rid)).scalars().all()
     assert (lab.category, lab.revealed_model_category, lab.post_reveal_category) == ("Research", "Coding", "Coding")
-    assert current_thread(at) not in (None, shown)  # back to the queue
-    assert "Reveal step" not in page_text(at)
+    assert widget_data(at)["reveal"] is None and widget_thread(at) not in (None, shown["ext"])  # back to the queue
+    # The next blind label with no second one: continue without a second label.
+    nxt = widget_data(at)["queue"][0]
+    sent += [{"seq": 3, "type": "label", "round_id": nxt["round_id"], "thread_id": nxt["id"], "category": "Other"},
+             {"seq": 4, "type": "post_reveal", "round_id": nxt["round_id"], "thread_id": nxt["id"], "category": None}]
+    at = send_actions(at, "label.widget", sent)
+    db.expire_all()
+    lab = db.execute(select(Label).where(Label.round_id == rid, Label.thread_id == nxt["id"])).scalar_one()
+    assert (lab.revealed_model_category, lab.post_reveal_category) == ("Coding", None)
+    assert widget_data(at)["reveal"] is None
