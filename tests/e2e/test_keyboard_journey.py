@@ -176,7 +176,7 @@ def test_keyboard_journey_on_a_laptop(server, laptop_page, world, tmp_path):
 
     # --- third review by keyboard -----------------------------------------------------------------------
     _open(page, "My account")
-    page.get_by_role("button", name="Sign out everywhere").click()
+    page.get_by_test_id("stMain").get_by_role("button", name="Sign out everywhere").click()
     page.get_by_role("textbox", name="Password", exact=True).wait_for()
     _idle(page)
     _sign_in(page, server.url, "adjudicator", server.password)

@@ -35,6 +35,8 @@ def _upload(at, case):
     if case.importer == "mapping":
         at.file_uploader(key="roles.mapping_file").set_value((name, data, MIME)).run()
         return at.button(key="roles.import_mapping").click().run()
+    at.session_state["codebook.tab"] = "Load / export"  # the tabs keep their state; only the open tab runs
+    at.run()
     at.file_uploader(key="codebook.file").set_value((name, data, MIME))
     return next(b for b in at.button if b.label == "Load as a new version").click().run()
 

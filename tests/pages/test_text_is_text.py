@@ -43,7 +43,7 @@ def _offences(at) -> list[str]:
     for node in at._tree:
         proto = getattr(node, "proto", None)
         kind = getattr(node, "type", "")
-        if proto is None or kind in ("dataframe", "arrow_data_frame", "table", "code"):
+        if proto is None or kind in ("dataframe", "arrow_data_frame", "table", "code", "text"):  # st.text is verbatim
             continue
         for where, name, text in _strings(proto):
             if URL not in text and "<img" not in text:
